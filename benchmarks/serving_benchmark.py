@@ -41,6 +41,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `mer serve` runs (mer_tfx/cli.py)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
@@ -89,6 +90,12 @@ def main(argv=None) -> int:
         help="without --model-dir: export the untrained 'small' preset architecture (default) "
         "or the tiny test fixture",
     )
+    parser.add_argument(
+        "--preset",
+        default="small",
+        help="without --model-dir, the preset whose architecture is exported (default small; "
+        "4q-5s for the paper's Table 2 sizes)",
+    )
     parser.add_argument("--model-name", default="mer")
     parser.add_argument(
         "--repeats", type=int, default=30, help="latency samples per path (default 30)"
@@ -116,11 +123,16 @@ def main(argv=None) -> int:
     else:
         print(f"exporting the untrained '{args.architecture}' model ...", file=sys.stderr)
         write_pushed_model(
-            workdir.name, model_name=args.model_name, version=1, architecture=args.architecture
+            workdir.name,
+            model_name=args.model_name,
+            version=1,
+            architecture=args.architecture,
+            preset=args.preset,
         )
         version_dir = Path(workdir.name) / args.model_name / "1"
         model_label = {
-            "small": "untrained 'small' preset architecture (ConvAutoencoder encoder + 2 BiLSTM heads)",
+            "small": f"untrained '{args.preset}' preset architecture "
+            "(ConvAutoencoder encoder + 2 BiLSTM heads)",
             "tiny": "tiny test fixture (real feature graph, pooled dense head)",
         }[args.architecture]
     servable = Servable(path=version_dir)

@@ -207,3 +207,40 @@ def test_saved_graph_uses_only_core_tf_ops(exported):
     # The graph really was read: the feature, parsing and WAV ops are all there.
     assert {"RFFT", "ParseExampleV2", "DecodeWav", "Conv2D"} <= set(report["ops"])
     assert report["missing"] == [], f"ops not in core TensorFlow: {report['missing']}"
+
+
+def _with_list_chunk(wav: bytes) -> bytes:
+    """The same file with a LIST chunk between "fmt " and "data" (not the canonical layout)."""
+    chunk = b"LIST" + (12).to_bytes(4, "little") + b"INFOISFT\x00\x00\x00\x00"
+    body = wav[12:36] + chunk + wav[36:]
+    return b"RIFF" + (4 + len(body)).to_bytes(4, "little") + b"WAVE" + body
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_decode_wav_mono_matches_tf_decode_wav(channels):
+    rng = np.random.default_rng(0)
+    audio = rng.uniform(-1, 1, 5000).astype(np.float32)
+    canonical = _wav_bytes(audio, rate=16000, channels=channels)
+    reference, ref_rate = tf.audio.decode_wav(canonical)
+    for data in (canonical, _with_list_chunk(canonical)):  # fast path, general path
+        mono, rate = export.decode_wav_mono(tf.constant(data))
+        assert int(rate) == int(ref_rate) == 16000
+        np.testing.assert_array_equal(mono.numpy(), tf.reduce_mean(reference, axis=-1).numpy())
+
+
+def test_decode_wav_mono_reads_what_a_streamed_or_cut_file_holds():
+    audio = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
+    wav = _wav_bytes(audio)
+    expected = np.round(audio * 32767) / 32768
+    streamed = wav[:40] + b"\xff\xff\xff\xff" + wav[44:]  # data size unknown when written
+    mono, _ = export.decode_wav_mono(tf.constant(streamed))
+    np.testing.assert_allclose(mono.numpy(), expected, atol=1e-7)
+    cut = wav[:-101]  # 50 whole samples and half of one missing: the half is dropped
+    mono, _ = export.decode_wav_mono(tf.constant(cut))
+    np.testing.assert_allclose(mono.numpy(), expected[:949], atol=1e-7)
+
+
+@pytest.mark.parametrize("data", [b"", b"RIFF", b"not a wav file at all" * 3])
+def test_decode_wav_mono_rejects_what_is_not_a_wav(data):
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        export.decode_wav_mono(tf.constant(data))
