@@ -104,3 +104,27 @@ def test_resume_refuses_a_different_protocol(tiny_run):
     with pytest.raises(protocol.ParameterError, match="folds"):
         protocol.run_experiment(data, out_dir=out, durations=[5], folds=3, rounds=1,
                                 progress=False)
+
+
+@pytest.mark.e2e
+def test_worker_processes_run_every_fold(tiny_run, tmp_path):
+    data, out, _ = tiny_run
+    result = protocol.run_experiment(
+        data, out_dir=tmp_path, durations=[5], folds=2, rounds=1,
+        variants=("mask-mean", "baseline"), max_ae_epochs=1, max_head_epochs=1,
+        cache_dir=out / "cache", plots=False, progress=False, workers=2)
+    keys = sorted((r["variant"], r["target"], r["fold"]) for r in result.rows)
+    assert keys == sorted((v, t, f) for v in ("mask-mean", "baseline")
+                          for t in ("valence", "arousal") for f in (0, 1))
+    assert all(r["fold_seconds"] > 0 for r in result.rows)
+    # Same songs in the same folds as the single-process run.
+    assert (tmp_path / "splits.json").read_text() == (out / "splits.json").read_text()
+    assert len(report.read_results(tmp_path / "results.csv")) == 8
+    histories = json.loads((tmp_path / "histories.json").read_text())
+    assert sum(h["stage"] == "autoencoder" for h in histories) == 2
+    assert sum(h["stage"] == "baseline" for h in histories) == 4
+
+
+def test_workers_must_be_positive(tmp_path):
+    with pytest.raises(protocol.ParameterError, match="workers"):
+        protocol.run_experiment(tmp_path, out_dir=tmp_path / "out", workers=0)
