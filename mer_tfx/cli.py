@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # TensorFlow leaves its oneDNN kernels off on CPUs without AVX-512 (e.g. AVX2-only
-    # AMD EPYC), where they train the models 2-4x faster (docs/architecture.md).
+    # AMD EPYC), where they train the models 2-4x faster (docs/experiment.md, "Speed").
     # Must be set before TensorFlow is imported; an explicit setting wins.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     parser = build_parser()

@@ -547,13 +547,18 @@ def _run_here(pending, *, runner, caches, outer, rounds, folds):
         if outer is not None:
             outer.set_description(f"{preset.name} {variant} round {split.round + 1}/{rounds} "
                                   f"fold {split.fold + 1}/{folds}")
-        job_start = time.perf_counter()
-        new_rows, new_histories = runner.run(
-            preset=preset, variant=variant, split=split,
-            log_mels=caches[_cache_name(preset)].log_mels)
-        seconds = time.perf_counter() - job_start
-        _free_models()
-        yield (preset, variant, split), new_rows, new_histories, seconds
+        yield (preset, variant, split), *_timed_job(
+            runner, preset, variant, split, caches[_cache_name(preset)].log_mels)
+
+
+def _timed_job(runner, preset, variant, split, log_mels):
+    """One fold x variant: (rows, histories, wall seconds); frees its models afterwards."""
+    job_start = time.perf_counter()
+    new_rows, new_histories = runner.run(
+        preset=preset, variant=variant, split=split, log_mels=log_mels)
+    seconds = time.perf_counter() - job_start
+    _free_models()
+    return new_rows, new_histories, seconds
 
 
 # Per-process state of a worker (set by `_worker_init`).
@@ -579,12 +584,7 @@ def _worker_job(preset, variant, split):
     name = _cache_name(preset)
     if name not in arrays:
         arrays[name] = np.load(_WORKER["cache_paths"][name], mmap_mode="r")
-    job_start = time.perf_counter()
-    new_rows, new_histories = _WORKER["runner"].run(
-        preset=preset, variant=variant, split=split, log_mels=arrays[name])
-    seconds = time.perf_counter() - job_start
-    _free_models()
-    return new_rows, new_histories, seconds
+    return _timed_job(_WORKER["runner"], preset, variant, split, arrays[name])
 
 
 def _run_in_workers(pending, *, workers, runner_kwargs, cache_paths):
