@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from mer_tfx.errors import ParameterError
+from mer_tfx.serve import rest_server
 from mer_tfx.serve.rest_server import (
     RestServer,
     ServedModelConfig,
@@ -179,6 +180,54 @@ def test_predict_wav_b64_equals_in_process(server, servable):
     assert abs(row["valence_probability"] - float(floats["valence_probability"][0])) < 1e-3
 
 
+def _wav_body(encoded: str, *, separator: str = ":") -> bytes:
+    return (
+        '{"signature_name": "serving_wav", "instances": [{"b64"'
+        + separator
+        + '"'
+        + encoded
+        + '"}]}'
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "variant", ["plain", "escaped_slashes", "whitespace", "web_safe", "short_value"]
+)
+def test_large_b64_values_skip_json_but_decode_the_same(servable, variant):
+    # The server lifts large base64 values out of the body before json.loads (a 30 s
+    # clip is 1.76 MB of base64); every way a client may write them decodes the same.
+    data = wav_bytes(clip(2.0 if variant != "short_value" else 0.01, seed=5), sample_rate=RATE)
+    encoded = base64.b64encode(data).decode()
+    assert variant == "short_value" or "/" in encoded and "+" in encoded
+    body = {
+        "plain": _wav_body(encoded),
+        "short_value": _wav_body(encoded),
+        # Some JSON encoders write "/" as "\/": left to json.loads, which unescapes it.
+        "escaped_slashes": _wav_body(encoded.replace("/", "\\/")),
+        "whitespace": _wav_body(encoded, separator=" :\n "),
+        "web_safe": _wav_body(base64.urlsafe_b64encode(data).decode()),
+    }[variant]
+    request_, lifted = rest_server._parse_json_lifting_b64(body)
+    assert bool(lifted) == (variant in ("plain", "whitespace", "web_safe"))
+    signature, inputs, row_format = rest_server.decode_predict_request(body, servable)
+    assert (signature, row_format) == ("serving_wav", True)
+    assert inputs["wav_bytes"].tolist() == [data]
+
+
+def test_lifted_value_under_another_key_stays_the_original_string():
+    # A key that merely ends in \"b64 (an escaped quote) is not a b64 value: the
+    # original text comes back wherever its placeholder lands.
+    text = "A" * 5000
+    body = ('{"k\\"b64": "' + text + '", "b64": "' + text + '"}').encode()
+    tree, lifted = rest_server._parse_json_lifting_b64(body)
+    assert len(lifted) == 2
+    assert rest_server._decode_strings(tree['k"b64'], "x", lifted) == text.encode()
+    assert tree.keys() == json.loads(body).keys()
+    # The real "b64" value is lifted too, and decodes as base64 ("AAAA" -> 3 zero bytes).
+    assert tree["b64"] in lifted and lifted[tree["b64"]] == text.encode()
+    assert rest_server._b64decode(lifted[tree["b64"]], "x") == bytes(3750)
+
+
 def test_model_info_signature(server):
     status, body = request(
         server.url,
@@ -248,6 +297,29 @@ BAD_REQUESTS = {
         "POST",
         "/v1/models/mer:predict",
         {"signature_name": "serving_wav", "instances": [{"b64": "AAAA"}]},
+        400,
+    ),
+    "wav_large_not_b64": (
+        "POST",
+        "/v1/models/mer:predict",
+        '{"signature_name": "serving_wav", "instances": [{"b64": "' + "!" * 8192 + '"}]}',
+        400,
+    ),
+    # A raw newline is invalid in a JSON string; inside a lifted value it fails base64.
+    "wav_large_raw_newline": (
+        "POST",
+        "/v1/models/mer:predict",
+        '{"signature_name": "serving_wav", "instances": [{"b64": "'
+        + "QUJD" * 2048
+        + "\n"
+        + "QUJD" * 2048
+        + '"}]}',
+        400,
+    ),
+    "wav_large_non_ascii": (
+        "POST",
+        "/v1/models/mer:predict",
+        '{"signature_name": "serving_wav", "instances": [{"b64": "' + "\u00e9" * 8192 + '"}]}',
         400,
     ),
     "wav_wrong_rate": (
