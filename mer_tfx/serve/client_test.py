@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ import soundfile
 
 from mer_tfx import cli
 from mer_tfx.errors import ParameterError
-from mer_tfx.serve.client import LocalModel, RestModel, ServingError, predict_files
+from mer_tfx.serve.client import LocalModel, RestModel, ServingError, encode_wav, predict_files
 from mer_tfx.serve.rest_server import RestServer, ServedModelConfig
 from mer_tfx.serve.testing import music_like
 from mer_tfx.serve.timeline import analyse_timeline, window_starts
@@ -267,3 +269,19 @@ def test_json_payload_splits_large_batches_and_keeps_order(server, pushed_base):
     for a, b in zip(rest, local, strict=True):
         # Different batch compositions sum float32 products in another order: ~1e-7.
         assert a.valence_probability == pytest.approx(b.valence_probability, abs=1e-5)
+
+
+def test_encode_wav_writes_the_wave_modules_bytes():
+    # The serving graph reads the canonical 44-byte header with a fast path, so the
+    # client's hand-packed header must be exactly what the standard library writes.
+    waveform = np.concatenate(
+        [music_like(seconds=0.5, sample_rate=16000, seed=3), [1.5, -1.5, 0.5 / 32767, -1.0]]
+    ).astype(np.float32)
+    pcm = np.clip(np.round(waveform * 32767.0), -32768, 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(16000)
+        writer.writeframes(pcm.tobytes())
+    assert encode_wav(waveform, sample_rate=16000) == buffer.getvalue()
