@@ -133,11 +133,16 @@ def _epochs(max_epochs: int | None, default: int) -> int:
     return _check_int("max_epochs", default if max_epochs is None else max_epochs)
 
 
+def gpu_visible() -> bool:
+    """Whether TensorFlow sees a GPU (mixed precision is used only then)."""
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 @contextlib.contextmanager
 def _dtype_policy(mixed_precision: bool) -> Iterator[str]:
     """Builds models under mixed_float16 when asked and a GPU is visible; yields the policy."""
     previous = keras.config.dtype_policy()
-    use_mixed = bool(mixed_precision) and bool(tf.config.list_physical_devices("GPU"))
+    use_mixed = bool(mixed_precision) and gpu_visible()
     if use_mixed:
         keras.config.set_dtype_policy("mixed_float16")
     try:

@@ -212,6 +212,58 @@ def test_train_baseline_trains_cnn_and_head():
     assert result.model.predict(log_mels, verbose=0).shape == (8, 2)
 
 
+def _force_gpu_policy(monkeypatch):
+    """Makes `mixed_precision=True` take effect on this CPU-only machine.
+
+    float16 arithmetic is the same format on a CPU; only the speed differs. This
+    runs the GPU code path (policy, loss scaling, float32 outputs) in the tests.
+    """
+    monkeypatch.setattr(training, "gpu_visible", lambda: True)
+
+
+def test_mixed_precision_autoencoder_keeps_float32_output_and_learns(monkeypatch):
+    _force_gpu_policy(monkeypatch)
+    preset = TINY.replace(activity_l2=0.0)
+    segments = _structured_segments(48)
+    runs = {
+        mixed: training.pretrain_autoencoder(
+            segments[:32], segments[32:], preset=preset, verbose=0, seed=1,
+            mixed_precision=mixed, max_epochs=6,
+        )
+        for mixed in (False, True)
+    }
+    mixed = runs[True]
+    assert keras.config.dtype_policy().name == "float32"  # restored after building
+    assert mixed.model.get_layer("reconstruction").dtype_policy.name == "float32"
+    assert any(layer.dtype_policy.name == "mixed_float16" for layer in mixed.model.encoder.layers)
+    assert isinstance(mixed.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    reconstruction = mixed.model.predict(segments[32:, ..., None], verbose=0)
+    assert reconstruction.dtype == np.float32 and np.isfinite(reconstruction).all()
+    # Same seed, same data: float16 compute follows the float32 run closely (measured
+    # at most 0.54 % apart per epoch over seeds 1-3; 5 % leaves a 10x margin).
+    np.testing.assert_allclose(
+        mixed.history["val_loss"], runs[False].history["val_loss"], rtol=0.05
+    )
+    assert mixed.history["val_loss"][-1] < mixed.history["val_loss"][0]
+
+
+def test_mixed_precision_head_gives_the_same_predictions(monkeypatch):
+    _force_gpu_policy(monkeypatch)
+    x, y = _separable_embeddings(40, seed=0)
+    vx, vy = _separable_embeddings(20, seed=1)
+    runs = {
+        mixed: training.train_head(
+            x, y, vx, vy, preset=TINY, verbose=0, max_epochs=10, seed=3, mixed_precision=mixed
+        )
+        for mixed in (False, True)
+    }
+    assert runs[True].model.get_layer("probabilities").dtype_policy.name == "float32"
+    predicted = {mixed: run.model.predict(vx, verbose=0) for mixed, run in runs.items()}
+    assert predicted[True].dtype == np.float32
+    np.testing.assert_array_equal(predicted[True].argmax(1), predicted[False].argmax(1))
+    assert (predicted[True].argmax(1) == vy).mean() > 0.9
+
+
 def test_set_seed_rejects_negative():
     with pytest.raises(ParameterError, match="seed=-1"):
         training.set_seed(-1)
