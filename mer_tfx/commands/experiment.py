@@ -42,8 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train only the first N folds of each round and print the "
                              "extrapolated time of the full run")
     parser.add_argument("--layout", default=None, help="dataset layout (default: detected)")
-    parser.add_argument("--mixed-precision", action="store_true",
-                        help="float16 compute for the autoencoder (GPUs)")
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
+                        default=True,
+                        help="build the models under mixed_float16 when a GPU is visible "
+                             "(default; ignored on CPUs); --no-mixed-precision for float32")
     parser.add_argument("--cache-dir", default=None, help="feature cache (default: OUT/cache)")
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                         help="train N folds at once in N worker processes, each with "

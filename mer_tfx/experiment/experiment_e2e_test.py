@@ -45,6 +45,10 @@ def test_writes_every_output(tiny_run):
     text = (out / "report.md").read_text()
     for part in ("Table 4", "Table 5", "Table 6", "majority", "| masking |"):
         assert part in text
+    # Mixed precision is on by default, and takes effect only where a GPU is seen.
+    config = json.loads((out / "config.json").read_text())
+    assert config["arguments"]["mixed_precision"] is True
+    assert config["dtype_policy"] == "float32" and "dtype policy: float32" in text
 
 
 @pytest.mark.e2e

@@ -233,6 +233,12 @@ def _machine() -> dict:
     return info
 
 
+def _gpus_seen() -> bool:
+    from mer_tfx import training
+
+    return training.gpu_visible()
+
+
 # --------------------------------------------------------------------------- progress
 
 
@@ -323,7 +329,7 @@ def run_experiment(
     run_folds: Optional[int] = None,
     val_fraction: float = 0.1,
     layout: Optional[str] = None,
-    mixed_precision: bool = False,
+    mixed_precision: bool = True,
     cache_dir=None,
     cache_dtype: str = "float32",
     resume: bool = True,
@@ -353,7 +359,8 @@ def run_experiment(
             smoke runs; see `estimate_seconds`). Default: all.
         val_fraction: share of the training songs used for early stopping.
         layout: dataset layout, passed to `read_dataset`. Default: detected.
-        mixed_precision: float16 compute for the autoencoder (use on GPUs).
+        mixed_precision: build the models under mixed_float16 when a GPU is visible
+            (ignored on CPUs; outputs and losses stay float32). Default: True.
         cache_dir: feature cache folder. Defaults to `<out_dir>/cache`.
         cache_dtype: "float32" or "float16" storage of the cached features.
         resume: reuse finished rows of an existing `results.csv` in `out_dir`.
@@ -419,6 +426,8 @@ def run_experiment(
             "run_folds": run_folds,
             "val_fraction": val_fraction, "layout": layout, "mixed_precision": mixed_precision,
             "cache_dir": str(cache_dir), "cache_dtype": cache_dtype},
+        # What the models were built with: mixed_float16 only when asked and a GPU is seen.
+        "dtype_policy": "mixed_float16" if mixed_precision and _gpus_seen() else "float32",
         "dataset": {"layout": index.layout, "root": str(index.root), "songs": len(song_ids),
                     "skipped": [list(s) for s in skipped],
                     "label_info": _jsonable(getattr(index, "label_info", None)),
@@ -528,7 +537,7 @@ def run_experiment(
         f"presets: {', '.join(p.name for p in chosen_presets)}; variants: {', '.join(variants)}; "
         f"heads: {', '.join(heads)}",
         f"machine: {config['machine']['platform']}, {config['machine']['cpu_count']} CPUs, "
-        f"GPUs: {config['machine']['gpus'] or 'none'}",
+        f"GPUs: {config['machine']['gpus'] or 'none'}; dtype policy: {config['dtype_policy']}",
         f"training wall time summed over all folds: "
         f"{_sum_fold_seconds(rows) / 3600:.2f} h; this invocation (features included): "
         f"{time.perf_counter() - started:.0f} s",
