@@ -53,6 +53,7 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `mer experiment` runs (mer_tfx/cli.py)
     import keras
     import numpy as np
     import tensorflow as tf
