@@ -411,7 +411,12 @@ def _parse_json_lifting_b64(body: bytes) -> Tuple[Any, Dict[str, bytes]]:
     if not lifted:
         return json.loads(body), lifted
     pieces.append(body[copied:])
-    return json.loads(b"".join(pieces)), lifted
+    try:
+        return json.loads(b"".join(pieces)), lifted
+    except ValueError:
+        # Malformed elsewhere: parse the client's own text, so the error's line and
+        # column point into the request as sent.
+        return json.loads(body), {}
 
 
 def _b64decode(text: str | bytes, where: str) -> bytes:

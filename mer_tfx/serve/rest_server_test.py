@@ -214,6 +214,19 @@ def test_large_b64_values_skip_json_but_decode_the_same(servable, variant):
     assert inputs["wav_bytes"].tolist() == [data]
 
 
+def test_malformed_body_with_a_large_b64_value_reports_its_own_position(servable):
+    text = base64.b64encode(bytes(6000)).decode()
+    body = (
+        '{"signature_name": "serving_wav", "instances": [{"b64": "' + text + '"}] oops}'
+    ).encode()
+    with pytest.raises(rest_server.RestError) as caught:
+        rest_server.decode_predict_request(body, servable)
+    assert caught.value.status == 400
+    with pytest.raises(json.JSONDecodeError) as plain:
+        json.loads(body)
+    assert f"char {plain.value.pos}" in caught.value.message  # the column in the body as sent
+
+
 def test_lifted_value_under_another_key_stays_the_original_string():
     # A key that merely ends in \"b64 (an escaped quote) is not a b64 value: the
     # original text comes back wherever its placeholder lands.
