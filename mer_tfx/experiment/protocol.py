@@ -233,11 +233,6 @@ def _machine() -> dict:
     return info
 
 
-def _gpus_seen() -> bool:
-    from mer_tfx import training
-
-    return training.gpu_visible()
-
 
 # --------------------------------------------------------------------------- progress
 
@@ -426,8 +421,6 @@ def run_experiment(
             "run_folds": run_folds,
             "val_fraction": val_fraction, "layout": layout, "mixed_precision": mixed_precision,
             "cache_dir": str(cache_dir), "cache_dtype": cache_dtype},
-        # What the models were built with: mixed_float16 only when asked and a GPU is seen.
-        "dtype_policy": "mixed_float16" if mixed_precision and _gpus_seen() else "float32",
         "dataset": {"layout": index.layout, "root": str(index.root), "songs": len(song_ids),
                     "skipped": [list(s) for s in skipped],
                     "label_info": _jsonable(getattr(index, "label_info", None)),
@@ -442,6 +435,9 @@ def run_experiment(
         "versions": _versions(),
         "machine": _machine(),
     }
+    # What the models are built with: mixed_float16 only when asked and a GPU is seen.
+    config["dtype_policy"] = (
+        "mixed_float16" if mixed_precision and config["machine"]["gpus"] else "float32")
     config_json = out_dir / "config.json"
     # What makes rows of two invocations comparable: same songs, splits and training caps.
     # More rounds, durations, variants or heads only add rows.

@@ -207,7 +207,7 @@ def test_large_b64_values_skip_json_but_decode_the_same(servable, variant):
         "whitespace": _wav_body(encoded, separator=" :\n "),
         "web_safe": _wav_body(base64.urlsafe_b64encode(data).decode()),
     }[variant]
-    request_, lifted = rest_server._parse_json_lifting_b64(body)
+    _, lifted = rest_server._parse_json_lifting_b64(body)
     assert bool(lifted) == (variant in ("plain", "whitespace", "web_safe"))
     signature, inputs, row_format = rest_server.decode_predict_request(body, servable)
     assert (signature, row_format) == ("serving_wav", True)
