@@ -23,7 +23,8 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Tuple
+import json
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from mer_tfx.errors import ParameterError
 
@@ -281,3 +282,31 @@ def for_dataset(dataset: str, *, small: bool = False) -> Tuple[Preset, ...]:
         raise ParameterError(f"dataset must be 'pmemo' or '4q'. Received: dataset={dataset!r}")
     suffix = "-small" if small else ""
     return tuple(get(f"{d}-{s}s{suffix}") for d, s in _TABLE_1 if d == dataset)
+
+
+
+def resolve(preset: "str | Preset | Mapping[str, Any]") -> Preset:
+    """The one way to turn what a caller holds into a `Preset`.
+
+    Accepts a preset name (`"4q-5s"`), a `Preset` (returned as it is), the dict of
+    `Preset.to_dict()`, or that dict as JSON (as TFX exec properties carry it).
+
+    Raises:
+        ParameterError: an unknown name, malformed JSON, or a value of another type.
+    """
+    if isinstance(preset, Preset):
+        return preset
+    if isinstance(preset, Mapping):
+        return Preset.from_dict(dict(preset))
+    if isinstance(preset, str) and preset.lstrip().startswith("{"):
+        try:
+            return Preset.from_dict(json.loads(preset))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ParameterError(
+                f"Malformed preset JSON ({error}). Received: preset={preset!r}"
+            ) from None
+    if isinstance(preset, str):
+        return get(preset)
+    raise ParameterError(
+        f"preset must be a preset name, a Preset or its dict. Received: preset={preset!r}"
+    )

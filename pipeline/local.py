@@ -32,7 +32,7 @@ if __name__ == "__main__":
 
     from mer_tfx.commands import pipeline as pipeline_command
     from pipeline import configs
-    from pipeline.pipeline import create_pipeline
+    from pipeline.factory import create_pipeline
 
     absl_logging.set_verbosity(absl_logging.INFO)
     output = Path(os.environ.get("MER_OUTPUT") or configs.DEFAULT_OUTPUT).resolve()

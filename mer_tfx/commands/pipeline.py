@@ -323,7 +323,7 @@ def run_pipeline(
     from tfx import v1 as tfx
 
     from pipeline import configs
-    from pipeline.pipeline import create_pipeline
+    from pipeline.factory import create_pipeline
 
     optional = {
         "tuner_trials": tuner_trials, "ae_max_epochs": ae_max_epochs,

@@ -10,7 +10,7 @@ import pytest
 
 from mer_tfx.commands import pipeline as pipeline_command
 from pipeline import configs
-from pipeline import pipeline as pipeline_lib
+from pipeline import factory as pipeline_lib
 
 
 def _thresholds(spec):
