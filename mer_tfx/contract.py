@@ -44,6 +44,9 @@ SERVING_WAV = "serving_wav"  # base64 16-bit PCM WAV bytes [batch]
 SERVING_EXAMPLES = "serving_examples"  # serialized tf.Examples with LOG_MEL (TFMA)
 MODEL_INFO = "model_info"  # the model's sample rate, clip and segment seconds, preset
 SIGNATURES = (SERVING_DEFAULT, SERVING_WAV, SERVING_EXAMPLES, MODEL_INFO)
+# The served model's name: the Pusher writes <serving dir>/<MODEL_NAME>/<version>/, and
+# TF Serving, `mer serve` and the client address it as /v1/models/<MODEL_NAME>.
+MODEL_NAME = "mer"
 
 # ------------------------------------------------------------------ files in artifacts
 LABEL_INFO_FILE = "label_info.json"  # thresholds and counts (examples artifact, export)
