@@ -34,11 +34,12 @@ def main() -> int:
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     from mer_tfx.commands import pipeline as command
+    from pipeline.layout import Layout, prepare_data
 
     output = Path(args.output or tempfile.mkdtemp(prefix="mer-pipeline-bench-"))
-    layout = command.Layout(output=output, pipeline_name="mer-tfx", model_name="mer")
+    layout = Layout(output=output)
     start = time.monotonic()
-    data = command.prepare_data(None, layout=layout, clips_per_quadrant=args.clips_per_quadrant)
+    data = prepare_data(None, layout=layout, clips_per_quadrant=args.clips_per_quadrant)
     data_seconds = time.monotonic() - start
     report = command.run_pipeline(data_root=data, layout=layout, preset=args.preset)
     runs = [("first run", report)]

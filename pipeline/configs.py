@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mer_tfx import contract
+
 PIPELINE_NAME = "mer-tfx"
 DEFAULT_PRESET = "small"
-MODEL_NAME = "mer"  # TF Serving model name: <serving dir>/<MODEL_NAME>/<version>/
+MODEL_NAME = contract.MODEL_NAME  # TF Serving model name: <serving dir>/<MODEL_NAME>/<version>/
 
 # Value thresholds of the Evaluator's gate (per target: valence and arousal).
 ACCURACY_THRESHOLD = 0.6
@@ -28,14 +30,18 @@ F1_THRESHOLD = 0.6
 CHANGE_THRESHOLD = -1e-10
 
 # Label keys of the transformed tf.Examples, by model output name.
-LABEL_KEYS = {"valence": "valence_high", "arousal": "arousal_high"}
-SLICE_FEATURES = ("genre",)
-EVAL_SIGNATURE = "serving_examples"
+LABEL_KEYS = contract.TARGETS
+SLICE_FEATURES = (contract.GENRE,)
+EVAL_SIGNATURE = contract.SERVING_EXAMPLES
 
 # Tuner defaults: few trials, it only searches the stage-2 head.
 TUNER_TRIALS = 4
 
-# Output layout under the output folder (`mer pipeline --output`, env MER_OUTPUT).
+# Output layout under the output folder (`mer pipeline --output`, env MER_OUTPUT);
+# `pipeline.layout.Layout` is the one place that joins these into paths.
+ENV_DATA = "MER_DATA"  # the dataset when none is given (else the synthetic one)
+ENV_OUTPUT = "MER_OUTPUT"  # the output folder when none is given
+ENV_PRESET = "MER_PRESET"  # the preset of `pipeline/local.py`
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "outputs"
 PIPELINE_ROOT_DIR = "tfx"  # <output>/tfx/<pipeline name>/... artifacts

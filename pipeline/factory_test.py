@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 
 import pytest
 
-from mer_tfx.commands import pipeline as pipeline_command
 from pipeline import configs
 from pipeline import factory as pipeline_lib
 
@@ -67,48 +64,3 @@ def test_create_pipeline_wires_every_component(tmp_path):
     )
     assert "Tuner" not in [c.id for c in no_tuner.components]
 
-
-def _record(msg, *args):
-    return logging.LogRecord("absl", logging.INFO, __file__, 1, msg, args, None)
-
-
-def test_component_progress_reports_timings_and_cache():
-    stream = io.StringIO()
-    progress = pipeline_command.ComponentProgress(stream=stream)
-    progress.emit(_record("Component %s is running.", "Trainer"))
-    progress.emit(_record("A cached execution %d is used.", 7))
-    progress.emit(_record("Component %s is finished.", "Trainer"))
-    progress.emit(_record("Component %s is running.", "Pusher"))
-    progress.emit(_record("Component %s is finished.", "Pusher"))
-    lines = stream.getvalue().splitlines()
-    assert "==> Trainer: running" in lines[0]
-    assert "<== Trainer: cached, reused in" in lines[1]
-    assert "<== Pusher: done in" in lines[3]
-    assert set(progress.timings) == {"Trainer", "Pusher"} and progress.cached == {"Trainer"}
-
-
-def test_layout_follows_tf_serving_convention(tmp_path):
-    layout = pipeline_command.Layout(output=tmp_path, pipeline_name="p", model_name="mer")
-    assert layout.serving_base == tmp_path / "serving_model" / "mer"
-    assert layout.metadata_path.parent == tmp_path / "tfx"
-
-
-def test_prepare_data_checks_a_given_path(tmp_path):
-    from mer_tfx.errors import DatasetError
-
-    layout = pipeline_command.Layout(output=tmp_path / "out", pipeline_name="p", model_name="m")
-    assert pipeline_command.prepare_data(str(tmp_path), layout=layout) == tmp_path.resolve()
-    with pytest.raises(DatasetError, match="does not exist"):
-        pipeline_command.prepare_data(str(tmp_path / "missing"), layout=layout)
-
-
-def test_prepare_data_writes_the_synthetic_set_once(tmp_path, capsys):
-    layout = pipeline_command.Layout(output=tmp_path, pipeline_name="p", model_name="m")
-    path = pipeline_command.prepare_data(None, layout=layout, clips_per_quadrant=1, seconds=1.0)
-    assert path == layout.synthetic_data
-    wavs = sorted(p.name for p in path.glob("Q*/*.wav"))
-    assert len(wavs) >= 4  # one playable clip per quadrant (+ the corrupt one)
-    assert "writing the synthetic 4Q dataset" in capsys.readouterr().out
-    again = pipeline_command.prepare_data(None, layout=layout, clips_per_quadrant=1, seconds=1.0)
-    assert again == path and "already in" in capsys.readouterr().out
-    assert sorted(p.name for p in path.glob("Q*/*.wav")) == wavs

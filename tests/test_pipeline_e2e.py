@@ -32,8 +32,9 @@ QUICK = {"ae_max_epochs": 1, "head_max_epochs": 2}
 
 def _run(data_root: Path, output: Path, *, model_name: str = "mer", **kwargs):
     from mer_tfx.commands import pipeline as command
+    from pipeline.layout import Layout
 
-    layout = command.Layout(output=output, pipeline_name="mer-tfx-test", model_name=model_name)
+    layout = Layout(output=output, pipeline_name="mer-tfx-test", model_name=model_name)
     report = command.run_pipeline(data_root=data_root, layout=layout, preset="small", **kwargs)
     return layout, report
 

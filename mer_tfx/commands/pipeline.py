@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import logging
 import os
 import sys
@@ -20,76 +19,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from mer_tfx.errors import DatasetError, ParameterError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# Env vars that override the defaults (also read by pipeline/local.py).
-ENV_DATA = "MER_DATA"
-ENV_OUTPUT = "MER_OUTPUT"
-
-
-def ensure_importable() -> None:
-    """Makes the repository's `pipeline` and `components` packages importable.
-
-    An editable install made before those folders existed only maps `mer_tfx`;
-    running from a checkout then needs the repository root on sys.path.
-    """
-    if importlib.util.find_spec("components") is None or importlib.util.find_spec("pipeline") is None:
-        if (REPO_ROOT / "pipeline").is_dir() and str(REPO_ROOT) not in sys.path:
-            sys.path.insert(0, str(REPO_ROOT))
-
-
-@dataclasses.dataclass
-class Layout:
-    """Where one pipeline's files go under the output folder."""
-
-    output: Path
-    pipeline_name: str
-    model_name: str
-
-    @property
-    def pipeline_root(self) -> Path:
-        return self.output / "tfx" / self.pipeline_name
-
-    @property
-    def metadata_path(self) -> Path:
-        return self.output / "tfx" / "metadata.sqlite"
-
-    @property
-    def serving_base(self) -> Path:
-        """TF Serving's --model_base_path: <output>/serving_model/<model name>."""
-        return self.output / "serving_model" / self.model_name
-
-    @property
-    def synthetic_data(self) -> Path:
-        return self.output / "synthetic_data"
-
-
-def prepare_data(
-    data: str | None, *, layout: Layout, clips_per_quadrant: int = 8, seed: int = 0,
-    seconds: float = 30.0,
-) -> Path:
-    """The dataset path: `data` when given, else the synthetic 4Q set (written once)."""
-    if data:
-        path = Path(data).expanduser().resolve()
-        if not path.exists():
-            raise DatasetError(f"The dataset path does not exist. Received: data={data!r}")
-        return path
-    target = layout.synthetic_data
-    marker = target / ".mer-pipeline-synthetic"
-    stamp = f"clips_per_quadrant={clips_per_quadrant} seed={seed} seconds={seconds}\n"
-    if marker.exists() and marker.read_text() == stamp:
-        print(f"Using the synthetic 4Q dataset already in {target}", flush=True)
-        return target
-    from mer_tfx import synthetic
-
-    print(f"No --data given: writing the synthetic 4Q dataset ({clips_per_quadrant} clips per "
-          f"quadrant, seed {seed}) to {target}", flush=True)
-    path = synthetic.make_synthetic_4q(
-        target, clips_per_quadrant=clips_per_quadrant, seed=seed, seconds=seconds
-    )
-    marker.write_text(stamp)
-    return Path(path)
+from mer_tfx.errors import ParameterError
+from pipeline import configs
+from pipeline.layout import Layout, prepare_data
 
 
 class ComponentProgress(logging.Handler):
@@ -319,10 +251,8 @@ def run_pipeline(
     example_gen_kwargs: dict | None = None,
 ) -> PipelineReport:
     """Builds and runs the pipeline with LocalDagRunner; returns what it produced."""
-    ensure_importable()
     from tfx import v1 as tfx
 
-    from pipeline import configs
     from pipeline.factory import create_pipeline
 
     optional = {
@@ -389,9 +319,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="dataset folder (4Q or PMEmo layout) or CSV manifest; "
                         "default: $MER_DATA, else the synthetic 4Q dataset written to the output folder")
     parser.add_argument("--output", help="output folder (default: $MER_OUTPUT or <repo>/outputs)")
-    parser.add_argument("--preset", default="small", help="preset name (default: small)")
-    parser.add_argument("--pipeline-name", default="mer-tfx", help="TFX pipeline name (default: mer-tfx)")
-    parser.add_argument("--model-name", default="mer", help="TF Serving model name (default: mer)")
+    parser.add_argument("--preset", default=configs.DEFAULT_PRESET,
+                        help=f"preset name (default: {configs.DEFAULT_PRESET})")
+    parser.add_argument("--pipeline-name", default=configs.PIPELINE_NAME,
+                        help=f"TFX pipeline name (default: {configs.PIPELINE_NAME})")
+    parser.add_argument("--model-name", default=configs.MODEL_NAME,
+                        help=f"TF Serving model name (default: {configs.MODEL_NAME})")
     parser.add_argument("--tune", action="store_true", help="run the Tuner before the Trainer")
     parser.add_argument("--trials", type=int, help="Tuner trials (default: 4)")
     parser.add_argument("--accuracy-threshold", type=float,
@@ -415,15 +348,14 @@ def run(args: argparse.Namespace) -> int:
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    ensure_importable()
-    output = Path(args.output or os.environ.get(ENV_OUTPUT) or REPO_ROOT / "outputs").expanduser().resolve()
     if args.clips_per_quadrant < 1:
         raise ParameterError(
             f"--clips-per-quadrant must be at least 1. Received: {args.clips_per_quadrant}")
-    layout = Layout(output=output, pipeline_name=args.pipeline_name, model_name=args.model_name)
-    data_root = prepare_data(args.data or os.environ.get(ENV_DATA), layout=layout,
+    layout = Layout.at(args.output, pipeline_name=args.pipeline_name, model_name=args.model_name)
+    data_root = prepare_data(args.data or os.environ.get(configs.ENV_DATA), layout=layout,
                              clips_per_quadrant=args.clips_per_quadrant, seed=args.seed)
-    print(f"mer pipeline: data {data_root}\n  output {output}\n  preset {args.preset}", flush=True)
+    print(f"mer pipeline: data {data_root}\n  output {layout.output}\n  preset {args.preset}",
+          flush=True)
     report = run_pipeline(
         data_root=data_root, layout=layout, preset=args.preset, enable_tuning=args.tune,
         tuner_trials=args.trials, ae_max_epochs=args.ae_epochs, head_max_epochs=args.head_epochs,
