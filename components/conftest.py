@@ -166,3 +166,19 @@ def dataset_pmemo(tmp_path) -> Dict[str, object]:
 @pytest.fixture
 def dataset_manifest(tmp_path) -> Dict[str, object]:
     return make_manifest(tmp_path / "manifest")
+
+
+def song_dict(song_id: str, path, quadrant: str = "Q1", **extra) -> Dict[str, object]:
+    """A song as the ExampleGen's PCollections carry it (`decode.record_to_song`)."""
+    song = {
+        "song_id": song_id,
+        "path": str(path),
+        "valence": None,
+        "arousal": None,
+        "valence_high": 1,
+        "arousal_high": 1,
+        "quadrant": quadrant,
+        "metadata": {"genre": "Rock"},
+    }
+    song.update(extra)
+    return song

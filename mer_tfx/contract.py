@@ -21,13 +21,31 @@ QUADRANT = "quadrant"  # bytes: "Q1".."Q4"
 VALENCE = "valence"  # float: the continuous label where the dataset has one (PMEmo)
 AROUSAL = "arousal"  # float
 GENRE = "genre"  # bytes: a metadata column (4Q), used to slice the evaluation
+# Audio-level facts of each song, written by AudioExampleGen for data validation
+# (StatisticsGen, ExampleValidator; docs/data.md). The level, silence and clipping
+# are measured on the clip the model sees (resampled, looped/cut to the preset's length).
+DURATION_SECONDS = "duration_seconds"  # float: the file's length before looping or cutting
+SOURCE_SAMPLE_RATE = "source_sample_rate"  # int64: the file's own rate, before resampling
+RMS_DBFS = "rms_dbfs"  # float: RMS level in dB full scale, floored at RMS_FLOOR_DBFS
+SILENCE_SHARE = "silence_share"  # float in [0, 1]: share of frames quieter than SILENCE_DBFS
+CLIPPING_SHARE = "clipping_share"  # float in [0, 1]: share of samples at |x| >= CLIPPING_LEVEL
+RMS_FLOOR_DBFS = -120.0  # the level of digital silence (every sample zero)
+SILENCE_DBFS = -60.0  # a frame below this RMS level counts as silent
+SILENCE_FRAME_SECONDS = 0.05  # frames of 50 ms for the silence share
+CLIPPING_LEVEL = 0.999  # a sample at or above this magnitude counts as clipped
+AUDIO_LEVEL_FEATURES = (
+    DURATION_SECONDS, SOURCE_SAMPLE_RATE, RMS_DBFS, SILENCE_SHARE, CLIPPING_SHARE
+)
+# What the pipeline's data validation looks at: the audio-level facts and the labels,
+# never the waveform or log-mel tensors.
+VALIDATED_FEATURES = AUDIO_LEVEL_FEATURES + (SAMPLE_RATE, VALENCE_HIGH, AROUSAL_HIGH, QUADRANT)
 # Added by LogMelTransform (the waveform is dropped).
 LOG_MEL = "log_mel"  # float list: [segments, frames, mels] flattened
 
 # Names a metadata column may not take (they are the features above).
 RESERVED_FEATURES = frozenset(
     {SONG_ID, AUDIO_PATH, WAVEFORM, SAMPLE_RATE, VALENCE_HIGH, AROUSAL_HIGH, QUADRANT,
-     VALENCE, AROUSAL, LOG_MEL}
+     VALENCE, AROUSAL, LOG_MEL, *AUDIO_LEVEL_FEATURES}
 )
 
 # ------------------------------------------------------------------ targets and labels

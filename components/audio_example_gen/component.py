@@ -19,13 +19,13 @@ from tfx.components import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
-from components.audio_example_gen import executor
-from mer_tfx import presets
+from components.audio_example_gen import custom_config, executor
+from mer_tfx import contract, presets
 from mer_tfx.errors import ParameterError
 
 EXAMPLES_KEY = "examples"
 COMPONENT_ID = "AudioExampleGen"
-PARTITION_FEATURE = "song_id"
+PARTITION_FEATURE = contract.SONG_ID
 
 
 def default_output_config(
@@ -102,7 +102,7 @@ def AudioExampleGen(  # noqa: N802 (a component factory reads like a class)
             input_config = example_gen_pb2.Input(
                 splits=[example_gen_pb2.Input.Split(name="single_split", pattern=manifest)]
             )
-    custom_config = executor.make_custom_config(
+    settings = custom_config.make_custom_config(
         preset=preset, layout=layout, kmeans_seed=kmeans_seed, manifest=manifest
     )
     # tfx.v1 does not export FileBasedExampleGen; it is the class behind CsvExampleGen & co.
@@ -110,7 +110,7 @@ def AudioExampleGen(  # noqa: N802 (a component factory reads like a class)
         input_base=input_base,
         input_config=input_config,
         output_config=output_config or default_output_config(),
-        custom_config=custom_config,
+        custom_config=settings,
         custom_executor_spec=executor_spec.BeamExecutorSpec(executor.Executor),
     )
     return component.with_id(COMPONENT_ID)

@@ -10,34 +10,18 @@ import tensorflow as tf
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 from tfx.components import FileBasedExampleGen
-from tfx.components.example_gen import base_example_gen_executor
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
 from components import example_codec
-from components.audio_example_gen import component, executor
-from components.conftest import TINY_FEATURES, TINY_PRESET, write_corrupt, write_csv, write_tone
-from mer_tfx import presets
+from components.audio_example_gen import component, custom_config, executor, reports
+from components.conftest import TINY_FEATURES, TINY_PRESET, write_corrupt, write_csv
+from mer_tfx import contract, presets
 from mer_tfx.errors import DatasetError, ParameterError
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _song(song_id, path, quadrant="Q1", **extra):
-    song = {
-        "song_id": song_id,
-        "path": str(path),
-        "valence": None,
-        "arousal": None,
-        "valence_high": 1,
-        "arousal_high": 1,
-        "quadrant": quadrant,
-        "metadata": {"genre": "Rock"},
-    }
-    song.update(extra)
-    return song
 
 
 def _exec_properties(input_base, *, preset=TINY_PRESET, output_config=None, layout=None):
@@ -48,7 +32,7 @@ def _exec_properties(input_base, *, preset=TINY_PRESET, output_config=None, layo
             output_config or component.default_output_config()
         ),
         "custom_config": proto_utils.proto_to_json(
-            executor.make_custom_config(preset=preset, layout=layout)
+            custom_config.make_custom_config(preset=preset, layout=layout)
         ),
         "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
         "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
@@ -75,165 +59,20 @@ def _read_all(artifact):
     }
 
 
-def _parse(song):
-    return tf.train.Example.FromString(song.example)
-
-
 def _song_id(example):
     return example.features.feature["song_id"].bytes_list.value[0].decode()
 
 
 def _skipped(artifact):
-    return executor.read_skipped_files(os.path.join(artifact.uri, executor.SKIPPED_FILES_FILE))
+    return reports.read_skipped_files(os.path.join(artifact.uri, contract.SKIPPED_FILES_FILE))
 
 
 def _label_info(artifact):
-    with open(os.path.join(artifact.uri, executor.LABEL_INFO_FILE)) as handle:
+    with open(os.path.join(artifact.uri, contract.LABEL_INFO_FILE)) as handle:
         return json.load(handle)
 
 
 # --------------------------------------------------------------------------- units
-
-
-def test_encode_song_example_has_the_contract_features():
-    waveform = np.linspace(-1, 1, TINY_FEATURES.clip_samples, dtype=np.float32)
-    song = _song("s1", "/x/s1.wav", quadrant="Q2", valence=0.25, arousal=0.75, valence_high=0)
-    song["metadata"] = {"genre": "Jazz", "artist": "A", "quadrant": "clash"}
-    example = tf.train.Example.FromString(
-        executor.encode_song_example(song, waveform, sample_rate=8000)
-    )
-    f = example.features.feature
-    assert f["song_id"].bytes_list.value == [b"s1"]
-    assert f["audio_path"].bytes_list.value == [b"/x/s1.wav"]
-    np.testing.assert_array_equal(example_codec.float_values(f["waveform"]), waveform)
-    assert f["sample_rate"].int64_list.value == [8000]
-    assert f["valence_high"].int64_list.value == [0]
-    assert f["arousal_high"].int64_list.value == [1]
-    # A metadata key never overrides a contract feature.
-    assert f["quadrant"].bytes_list.value == [b"Q2"]
-    assert f["valence"].float_list.value == [0.25]
-    assert f["arousal"].float_list.value == [0.75]
-    assert f["genre"].bytes_list.value == [b"Jazz"]
-    assert f["artist"].bytes_list.value == [b"A"]
-
-
-def test_encode_song_example_leaves_out_absent_continuous_labels():
-    example = tf.train.Example.FromString(
-        executor.encode_song_example(_song("s1", "/x"), np.zeros(4, np.float32), sample_rate=8000)
-    )
-    assert "valence" not in example.features.feature
-    assert "arousal" not in example.features.feature
-
-
-def test_custom_config_round_trips_through_json():
-    config = executor.make_custom_config(preset="4q-10s", layout="4q", kmeans_seed=3)
-    settings = executor.parse_custom_config(proto_utils.proto_to_json(config))
-    assert settings["preset"] == presets.get("4q-10s")
-    assert settings["layout"] == "4q"
-    assert settings["kmeans_seed"] == 3
-
-
-def test_custom_config_carries_a_custom_preset():
-    config = executor.make_custom_config(preset=TINY_PRESET)
-    settings = executor.parse_custom_config(proto_utils.proto_to_json(config))
-    assert settings["preset"] == TINY_PRESET
-    assert executor.parse_custom_config(None)["preset"] == presets.get("small")
-
-
-def test_custom_config_rejects_bad_values():
-    with pytest.raises(ParameterError, match="no-such-preset"):
-        executor.make_custom_config(preset="no-such-preset")
-    with pytest.raises(ParameterError, match="kmeans_seed"):
-        executor.make_custom_config(kmeans_seed="1")
-
-
-def test_decode_songs_routes_bad_files_to_skipped(tmp_path, caplog):
-    good = write_tone(tmp_path / "good.wav", seconds=1.0, sample_rate=16000, frequency=440)
-    longer = write_tone(
-        tmp_path / "long.wav", seconds=4.0, sample_rate=8000, frequency=220, channels=2
-    )
-    corrupt = write_corrupt(tmp_path / "corrupt.wav")
-    empty = tmp_path / "empty.wav"
-    empty.write_bytes(b"")
-    songs = [
-        _song("good", good),
-        _song("long", longer),
-        _song("corrupt", corrupt),
-        _song("empty", empty),
-        _song("missing", tmp_path / "missing.wav"),
-    ]
-    caplog.set_level(logging.WARNING)
-    with test_pipeline.TestPipeline() as pipeline:
-        result = (
-            pipeline
-            | beam.Create(songs)
-            | executor.DecodeSongs(
-                sample_rate=TINY_FEATURES.sample_rate, clip_seconds=TINY_FEATURES.clip_seconds
-            )
-        )
-        shapes = result.songs | "Shape" >> beam.Map(
-            lambda song: (
-                song.song_id,
-                _song_id(tf.train.Example.FromString(song.example)),
-                len(_parse(song).features.feature["waveform"].float_list.value),
-                _parse(song).features.feature["sample_rate"].int64_list.value[0],
-            )
-        )
-        assert_that(
-            shapes,
-            equal_to([("good", "good", 24000, 8000), ("long", "long", 24000, 8000)]),
-            label="Examples",
-        )
-        skipped_ids = result[executor.SKIPPED_TAG] | "Ids" >> beam.Map(
-            lambda row: (row["song_id"], bool(row["reason"]), row["path"].endswith(".wav"))
-        )
-        assert_that(
-            skipped_ids,
-            equal_to([("corrupt", True, True), ("empty", True, True), ("missing", True, True)]),
-            label="Skipped",
-        )
-    warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
-    for name in ("corrupt.wav", "empty.wav", "missing.wav"):
-        assert name in warned
-
-
-def test_decoded_waveform_loops_a_short_clip(tmp_path):
-    path = write_tone(tmp_path / "short.wav", seconds=1.0, sample_rate=8000, frequency=440)
-    with test_pipeline.TestPipeline() as pipeline:
-        result = (
-            pipeline
-            | beam.Create([_song("short", path)])
-            | executor.DecodeSongs(sample_rate=8000, clip_seconds=3)
-        )
-        looped = result.songs | beam.Map(
-            lambda song: bool(
-                np.array_equal(
-                    example_codec.float_values(_parse(song).features.feature["waveform"])[:8000],
-                    example_codec.float_values(_parse(song).features.feature["waveform"])[
-                        8000:16000
-                    ],
-                )
-            )
-        )
-        assert_that(looped, equal_to([True]))
-
-
-def test_song_partition_is_tfx_hash_bucket_rule_on_song_id():
-    split_config = component.default_output_config().split_config
-    buckets = [8, 10]
-    seen = set()
-    for i in range(60):
-        song_id = f"MT{i:07d}"
-        example = tf.train.Example.FromString(
-            executor.encode_song_example(
-                _song(song_id, "/a.wav"), np.zeros(3, np.float32), sample_rate=8000
-            )
-        )
-        ours = executor.song_partition(executor.EncodedSong(song_id, "Q1", b""), 2, buckets)
-        # The split TFX's own FileBasedExampleGen gives with partition_feature_name="song_id".
-        assert ours == base_example_gen_executor._PartitionFn(example, 2, buckets, split_config)
-        seen.add(ours)
-    assert seen == {0, 1}
 
 
 def test_generate_examples_rejects_a_partition_that_could_split_a_song(dataset_manifest, tmp_path):
@@ -258,9 +97,9 @@ def test_component_is_a_configured_file_based_example_gen(tmp_path):
     proto_utils.json_to_proto(gen.exec_properties["output_config"], output_config)
     assert output_config.split_config.partition_feature_name == "song_id"
     assert [s.name for s in output_config.split_config.splits] == ["train", "eval"]
-    settings = executor.parse_custom_config(gen.exec_properties["custom_config"])
-    assert settings["preset"].name == "4q-5s"
-    assert settings["kmeans_seed"] == 2
+    settings = custom_config.parse_custom_config(gen.exec_properties["custom_config"])
+    assert settings.preset.name == "4q-5s"
+    assert settings.kmeans_seed == 2
     with pytest.raises(ParameterError, match="input_base"):
         component.AudioExampleGen("")
 
@@ -296,7 +135,7 @@ def _check_outputs(artifact, dataset):
     assert info["partition_feature_name"] == "song_id"
     # The temporary work folder is gone.
     assert sorted(os.listdir(artifact.uri)) == sorted(
-        ["Split-train", "Split-eval", executor.LABEL_INFO_FILE, executor.SKIPPED_FILES_FILE]
+        ["Split-train", "Split-eval", contract.LABEL_INFO_FILE, contract.SKIPPED_FILES_FILE]
     )
     return splits, skipped, info
 
@@ -327,7 +166,7 @@ def test_do_on_a_4q_folder(dataset_4q, tmp_path, caplog):
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert "MTbad001.wav" in warned and "MTempty01.wav" in warned
     # An annotated song without a file is summarised, pointing at the report.
-    assert "MTmissing" in warned and executor.SKIPPED_FILES_FILE in warned
+    assert "MTmissing" in warned and contract.SKIPPED_FILES_FILE in warned
 
 
 def test_do_on_a_pmemo_folder_records_kmeans_thresholds(dataset_pmemo, tmp_path):
@@ -440,8 +279,8 @@ def test_component_fingerprints_a_manifest_file(dataset_manifest):
     input_config = example_gen_pb2.Input()
     proto_utils.json_to_proto(gen.exec_properties["input_config"], input_config)
     assert [s.pattern for s in input_config.splits] == ["manifest.csv"]
-    settings = executor.parse_custom_config(gen.exec_properties["custom_config"])
-    assert executor.dataset_source(gen.exec_properties["input_base"], settings) == str(manifest)
+    settings = custom_config.parse_custom_config(gen.exec_properties["custom_config"])
+    assert custom_config.dataset_source(gen.exec_properties["input_base"], settings) == str(manifest)
     # TFX's driver fingerprints input_base/pattern: the manifest file is one matching file.
     fingerprint, _, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(
         gen.exec_properties["input_base"], input_config.splits

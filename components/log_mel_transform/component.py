@@ -20,7 +20,7 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.audio_example_gen.executor import preset_parameter
+from components import preset_property
 from components.log_mel_transform import executor
 from components.log_mel_transform.executor import (
     BATCH_SIZE_KEY,
@@ -81,7 +81,7 @@ class LogMelTransform(base_beam_component.BaseBeamComponent):
         spec = LogMelTransformSpec(
             **{
                 WAVEFORM_EXAMPLES_KEY: examples,
-                PRESET_KEY: preset_parameter(preset),
+                PRESET_KEY: preset_property.to_property(preset),
                 BATCH_SIZE_KEY: batch_size,
                 EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),
             }

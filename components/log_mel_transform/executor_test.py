@@ -11,11 +11,11 @@ from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, channel_utils, standard_artifacts
 
-from components import example_codec
-from components.audio_example_gen import executor as gen_executor
+from components import example_codec, preset_property
+from components.audio_example_gen import decode
 from components.conftest import TINY_FEATURES, TINY_PRESET
 from components.log_mel_transform import component, executor
-from mer_tfx import features, presets
+from mer_tfx import contract, features, presets
 from mer_tfx.errors import ParameterError
 from mer_tfx.layers.log_mel_spectrogram import LogMelSpectrogram
 from mer_tfx.layers.segmenter import Segmenter
@@ -42,7 +42,7 @@ def _song_example(song_id, *, seed=0, feature_config=TINY_FEATURES, quadrant="Q1
         "metadata": {"genre": "Rock", "title": f"Title {song_id}"},
     }
     return tf.train.Example.FromString(
-        gen_executor.encode_song_example(
+        decode.encode_song_example(
             song, _waveform(seed, feature_config), sample_rate=feature_config.sample_rate
         )
     )
@@ -156,9 +156,9 @@ def _write_examples(uri, splits):
         with tf.io.TFRecordWriter(path, options="GZIP") as writer:
             for example in examples:
                 writer.write(example.SerializeToString())
-    with open(os.path.join(uri, gen_executor.LABEL_INFO_FILE), "w") as handle:
+    with open(os.path.join(uri, contract.LABEL_INFO_FILE), "w") as handle:
         json.dump({"layout": "4q"}, handle)
-    with open(os.path.join(uri, gen_executor.SKIPPED_FILES_FILE), "w") as handle:
+    with open(os.path.join(uri, contract.SKIPPED_FILES_FILE), "w") as handle:
         handle.write("path,song_id,reason\n/a/bad.wav,bad,file is empty (0 bytes)\n")
     return artifact
 
@@ -186,7 +186,7 @@ def test_do_transforms_every_split_and_records_the_preset(tmp_path):
         {executor.WAVEFORM_EXAMPLES_KEY: [source]},
         {executor.EXAMPLES_KEY: [target]},
         {
-            executor.PRESET_KEY: gen_executor.preset_parameter(TINY_PRESET),
+            executor.PRESET_KEY: preset_property.to_property(TINY_PRESET),
             executor.BATCH_SIZE_KEY: 2,
         },
     )
@@ -210,9 +210,9 @@ def test_do_transforms_every_split_and_records_the_preset(tmp_path):
                 example_codec.float_values(source_example.features.feature["waveform"])
             )
             np.testing.assert_allclose(_log_mel(result), expected, atol=ATOL, rtol=0)
-    with open(os.path.join(target.uri, executor.PRESET_FILE)) as handle:
+    with open(os.path.join(target.uri, contract.PRESET_FILE)) as handle:
         assert presets.Preset.from_dict(json.load(handle)) == TINY_PRESET
-    for name in (gen_executor.LABEL_INFO_FILE, gen_executor.SKIPPED_FILES_FILE):
+    for name in (contract.LABEL_INFO_FILE, contract.SKIPPED_FILES_FILE):
         with (
             open(os.path.join(target.uri, name)) as copy,
             open(os.path.join(source.uri, name)) as original,
@@ -227,9 +227,7 @@ def test_component_wires_input_output_and_parameters():
     transform = component.LogMelTransform(examples=examples, preset=TINY_PRESET, batch_size=4)
     assert transform.inputs[executor.WAVEFORM_EXAMPLES_KEY] is examples
     assert transform.outputs[executor.EXAMPLES_KEY].type is standard_artifacts.Examples
-    assert (
-        gen_executor.resolve_preset(transform.exec_properties[executor.PRESET_KEY]) == TINY_PRESET
-    )
+    assert presets.resolve(transform.exec_properties[executor.PRESET_KEY]) == TINY_PRESET
     assert transform.exec_properties[executor.BATCH_SIZE_KEY] == 4
     named = component.LogMelTransform(examples=examples, preset="4q-5s")
     assert named.exec_properties[executor.PRESET_KEY] == "4q-5s"

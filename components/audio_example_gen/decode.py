@@ -1,0 +1,209 @@
+"""Songs -> tf.Examples: decoding each file and encoding its Example (Beam PTransforms).
+
+An element is a song as a plain dict (`record_to_song`). `DecodeSongs` reshuffles
+them (so that a parallel runner spreads the files over its workers) and decodes
+each one; a file that cannot be decoded goes to the `SKIPPED_TAG` output with its
+reason instead of failing the run. A decoded song is an `EncodedSong`: its
+serialized tf.Example and what splitting and counting need.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Iterator, Mapping, NamedTuple, Sequence
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+
+from components import example_codec
+from components.audio_example_gen import audio_levels
+from mer_tfx import contract
+from mer_tfx.errors import AudioLoadError
+from mer_tfx.presets import FeatureConfig
+
+_LOGGER = logging.getLogger(__name__)
+
+SKIPPED_TAG = "skipped"
+
+
+def record_to_song(record: Any) -> Dict[str, Any]:
+    """A dataset `Record` as a plain, picklable dict (the PCollection element)."""
+    metadata = getattr(record, "metadata", None) or {}
+    return {
+        "song_id": str(record.song_id),
+        "path": str(record.path),
+        "valence": getattr(record, "valence", None),
+        "arousal": getattr(record, "arousal", None),
+        "valence_high": int(record.valence_high),
+        "arousal_high": int(record.arousal_high),
+        "quadrant": str(record.quadrant),
+        "metadata": {str(k): str(v) for k, v in metadata.items() if v is not None},
+    }
+
+
+class EncodedSong(NamedTuple):
+    """A decoded song: its serialized tf.Example and what splitting and counting need."""
+
+    song_id: str
+    quadrant: str
+    example: bytes
+
+
+def encode_song_example(
+    song: Mapping[str, Any],
+    waveform: np.ndarray,
+    *,
+    sample_rate: int,
+    source: Mapping[str, Any] | None = None,
+) -> bytes:
+    """The ExampleGen's serialized tf.Example for one decoded song.
+
+    The waveform is appended at the wire level (`example_codec`): setting a
+    661,500-value feature through the protobuf API costs 4.5x as much
+    (`components/codec_benchmark.py`).
+
+    Args:
+        song: a `record_to_song` dict.
+        waveform: float32 [clip_samples], already looped/cut and resampled.
+        sample_rate: rate of `waveform` in Hz.
+        source: the file's `DURATION_SECONDS` and `SOURCE_SAMPLE_RATE` when its
+            header was readable (left out otherwise).
+
+    Returns:
+        serialized tf.train.Example with the features of `mer_tfx.contract`
+        (docs/components.md); metadata keys that clash with those names are left out.
+    """
+    feature = {
+        contract.SONG_ID: example_codec.bytes_feature(song["song_id"]),
+        contract.AUDIO_PATH: example_codec.bytes_feature(song["path"]),
+        contract.SAMPLE_RATE: example_codec.int64_feature(sample_rate),
+        contract.VALENCE_HIGH: example_codec.int64_feature(song["valence_high"]),
+        contract.AROUSAL_HIGH: example_codec.int64_feature(song["arousal_high"]),
+        contract.QUADRANT: example_codec.bytes_feature(song["quadrant"]),
+    }
+    for name in (contract.VALENCE, contract.AROUSAL):
+        if song.get(name) is not None:
+            feature[name] = example_codec.scalar_float_feature(song[name])
+    for name, value in audio_levels.audio_levels(waveform, sample_rate=sample_rate).items():
+        feature[name] = example_codec.scalar_float_feature(value)
+    source = source or {}
+    if source.get(contract.DURATION_SECONDS) is not None:
+        feature[contract.DURATION_SECONDS] = example_codec.scalar_float_feature(
+            source[contract.DURATION_SECONDS]
+        )
+    if source.get(contract.SOURCE_SAMPLE_RATE) is not None:
+        feature[contract.SOURCE_SAMPLE_RATE] = example_codec.int64_feature(
+            source[contract.SOURCE_SAMPLE_RATE]
+        )
+    for key, value in sorted(song.get("metadata", {}).items()):
+        if key not in contract.RESERVED_FEATURES and key:
+            feature[key] = example_codec.bytes_feature(value)
+    head = tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    return head + example_codec.feature_entry(
+        contract.WAVEFORM, example_codec.float_feature(waveform)
+    )
+
+
+def source_facts(path: str) -> Dict[str, Any]:
+    """The file's duration (s) and own sample rate from its header; {} when unreadable."""
+    from mer_tfx import audio
+
+    try:
+        info = audio.audio_info(path)
+    except AudioLoadError:
+        return {}
+    return {contract.DURATION_SECONDS: info.seconds, contract.SOURCE_SAMPLE_RATE: info.sample_rate}
+
+
+class DecodeSongFn(beam.DoFn):
+    """Decodes one song into its tf.Example; failures go to the `SKIPPED_TAG` output.
+
+    Input: a `record_to_song` dict. Main output: `EncodedSong`. Tagged output
+    `SKIPPED_TAG`: dict(path, song_id, reason) for a file that could not be
+    decoded. A bad file never fails the pipeline; it is logged as a WARNING.
+
+    Args:
+        features: the preset's feature settings (sample rate, clip length).
+    """
+
+    def __init__(self, *, features: FeatureConfig):
+        super().__init__()
+        self._features = features
+        self._decoded = beam.metrics.Metrics.counter("mer_tfx", "songs_decoded")
+        self._failed = beam.metrics.Metrics.counter("mer_tfx", "songs_skipped")
+
+    def process(self, song: Dict[str, Any]) -> Iterator[Any]:
+        from mer_tfx import audio  # imported on the worker
+
+        try:
+            waveform = audio.load_clip(
+                song["path"],
+                sample_rate=self._features.sample_rate,
+                clip_seconds=self._features.clip_seconds,
+            )
+        except AudioLoadError as error:
+            reason = error.reason
+        except Exception as error:  # a decoder bug on one file must not stop the run
+            reason = f"{type(error).__name__}: {error}"
+        else:
+            self._decoded.inc()
+            yield EncodedSong(
+                song["song_id"],
+                song["quadrant"],
+                encode_song_example(
+                    song,
+                    waveform,
+                    sample_rate=self._features.sample_rate,
+                    source=source_facts(song["path"]),
+                ),
+            )
+            return
+        self._failed.inc()
+        _LOGGER.warning("Skipping %s (song %s): %s", song["path"], song["song_id"], reason)
+        yield beam.pvalue.TaggedOutput(
+            SKIPPED_TAG, {"path": song["path"], "song_id": song["song_id"], "reason": reason}
+        )
+
+
+class DecodeSongs(beam.PTransform):
+    """Song dicts -> (songs, skipped): one element per file, reshuffled, decoded.
+
+    Output: a `DoOutputsTuple` with `.songs` (`EncodedSong`) and
+    `[SKIPPED_TAG]` (dict(path, song_id, reason)).
+    """
+
+    def __init__(self, *, features: FeatureConfig):
+        super().__init__()
+        self._features = features
+
+    def expand(self, songs):
+        return (
+            songs
+            | "Reshuffle" >> beam.Reshuffle()
+            | "Decode"
+            >> beam.ParDo(DecodeSongFn(features=self._features)).with_outputs(
+                SKIPPED_TAG, main="songs"
+            )
+        )
+
+
+class ReadSongs(beam.PTransform):
+    """A dataset index's records, decoded: PBegin -> `DecodeSongs`' (songs, skipped).
+
+    Args:
+        records: the `mer_tfx.datasets.Record`s of a `DatasetIndex`.
+        features: the preset's feature settings.
+    """
+
+    def __init__(self, records: Sequence[Any], *, features: FeatureConfig):
+        super().__init__()
+        self._songs = [record_to_song(record) for record in records]
+        self._features = features
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "CreateSongs" >> beam.Create(self._songs, reshuffle=False)
+            | "DecodeSongs" >> DecodeSongs(features=self._features)
+        )

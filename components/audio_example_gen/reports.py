@@ -1,0 +1,200 @@
+"""The two reports the AudioExampleGen writes into its examples artifact.
+
+- `label_info.json` (`contract.LABEL_INFO_FILE`): the dataset layout, the label
+  transform (for continuous labels the k-means midpoint thresholds computed on
+  this data), the preset and the number of examples per split and quadrant;
+- `skipped_files.csv` (`contract.SKIPPED_FILES_FILE`, columns
+  `contract.SKIPPED_COLUMNS`): every input file that is not in the output,
+  whether the dataset index skipped it or it failed to decode.
+
+`WriteReports` computes both inside the Beam pipeline that writes the splits, from
+the decoded songs and the decoding failures, and writes them with `fileio`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
+
+import apache_beam as beam
+from tfx.dsl.io import fileio
+
+from mer_tfx import contract, presets
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def skipped_rows(index_skipped: Sequence[Any]) -> List[Dict[str, str]]:
+    """Rows (path, song_id, reason) of the files the dataset index skipped."""
+    rows = []
+    for item in index_skipped:
+        path = getattr(item, "path", None)
+        song_id = getattr(item, "song_id", None)
+        rows.append(
+            {
+                "path": "" if path is None else str(path),
+                "song_id": "" if song_id is None else str(song_id),
+                "reason": str(getattr(item, "reason", "")),
+            }
+        )
+    return rows
+
+
+def write_skipped_files(path: str, rows: Iterable[Mapping[str, str]]) -> None:
+    """Writes `skipped_files.csv`: the header, then one row per file sorted by path and id."""
+    rows = sorted(
+        ({k: str(row.get(k, "")) for k in contract.SKIPPED_COLUMNS} for row in rows),
+        key=lambda row: (row["path"], row["song_id"]),
+    )
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(contract.SKIPPED_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with fileio.open(path, "w") as handle:
+        handle.write(buffer.getvalue())
+
+
+def read_skipped_files(path: str) -> List[Dict[str, str]]:
+    """Reads `skipped_files.csv` back as a list of dicts."""
+    with fileio.open(path, "r") as handle:
+        return list(csv.DictReader(io.StringIO(handle.read())))
+
+
+def label_info(
+    index: Any,
+    *,
+    preset: presets.Preset,
+    kmeans_seed: int,
+    split_counts: Mapping[Tuple[str, str], int],
+    num_skipped: int,
+) -> Dict[str, Any]:
+    """The content of `label_info.json`.
+
+    Args:
+        index: the `mer_tfx.datasets.DatasetIndex` that was read.
+        preset: the ExampleGen's preset.
+        kmeans_seed: the seed of the k-means label transform.
+        split_counts: examples per (split, quadrant).
+        num_skipped: rows of `skipped_files.csv`.
+    """
+    splits: Dict[str, Dict[str, Any]] = {}
+    for (split, quadrant), count in sorted(split_counts.items()):
+        entry = splits.setdefault(split, {"examples": 0, "quadrants": {}})
+        entry["examples"] += count
+        entry["quadrants"][quadrant] = count
+    return {
+        "layout": getattr(index, "layout", None),
+        "input": str(getattr(index, "root", "")),
+        "labels": getattr(index, "label_info", {}),
+        "kmeans_seed": kmeans_seed,
+        "preset": preset.name,
+        "features": preset.to_dict()["features"],
+        # An empty partition feature also splits by song id (splits.output_splits).
+        "partition_feature_name": contract.SONG_ID,
+        "counts": {
+            "songs_indexed": len(index.records),
+            "examples": sum(split_counts.values()),
+            "skipped_files": num_skipped,
+            "splits": splits,
+        },
+    }
+
+
+def read_label_info(uri: str) -> Dict[str, Any]:
+    """`label_info.json` of an examples artifact's uri."""
+    with fileio.open(os.path.join(uri, contract.LABEL_INFO_FILE), "r") as handle:
+        return json.loads(handle.read())
+
+
+def log_index_skips(skipped: Sequence[Any], *, report: str) -> None:
+    """A WARNING per skipped file; one summary for annotations without a file.
+
+    A PMEmo download annotates hundreds of songs whose audio is not there: those
+    are summarised rather than logged one by one (all are in the report).
+    """
+    without_file = []
+    for item in skipped:
+        path = getattr(item, "path", None)
+        if path:
+            _LOGGER.warning("Skipping %s: %s", path, getattr(item, "reason", ""))
+        else:
+            without_file.append(item)
+    if without_file:
+        names = [str(getattr(item, "song_id", None) or "?") for item in without_file]
+        _LOGGER.warning(
+            "Skipping %d annotated song(s) without a usable audio file (%s%s): see %s",
+            len(names),
+            ", ".join(names[:5]),
+            ", ..." if len(names) > 5 else "",
+            report,
+        )
+
+
+class WriteReports(beam.PTransform):
+    """(songs by split, decoding failures) -> `label_info.json` and `skipped_files.csv` in `uri`.
+
+    Input: a tuple (dict {split name: PCollection of `EncodedSong`}, PCollection of
+    dict(path, song_id, reason)). Both files are written once, even when every
+    PCollection is empty.
+
+    Args:
+        uri: the examples artifact's uri.
+        index: the `DatasetIndex` the songs came from (its skipped files join the
+            decoding failures).
+        preset: the ExampleGen's preset.
+        kmeans_seed: the seed of the k-means label transform.
+    """
+
+    def __init__(self, uri: str, *, index: Any, preset: presets.Preset, kmeans_seed: int):
+        super().__init__()
+        self._uri = uri
+        self._index = index
+        self._preset = preset
+        self._kmeans_seed = kmeans_seed
+
+    def expand(self, inputs):
+        songs_by_split, decode_skipped = inputs
+        pipeline = decode_skipped.pipeline
+        skipped = (
+            (
+                decode_skipped,
+                pipeline | "IndexSkipped" >> beam.Create(skipped_rows(self._index.skipped)),
+            )
+            | "AllSkipped" >> beam.Flatten()
+            | "SkippedList" >> beam.combiners.ToList()
+        )
+        _ = skipped | "WriteSkipped" >> beam.Map(
+            lambda rows: write_skipped_files(
+                os.path.join(self._uri, contract.SKIPPED_FILES_FILE), rows
+            )
+        )
+        keys = [
+            songs | f"Key[{name}]" >> beam.Map(lambda song, split: (split, song.quadrant), name)
+            for name, songs in songs_by_split.items()
+        ]
+        counts = (
+            keys
+            | "AllKeys" >> beam.Flatten()
+            | "CountKeys" >> beam.combiners.Count.PerElement()
+            | "CountList" >> beam.combiners.ToList()
+        )
+        num_skipped = skipped | "CountSkipped" >> beam.Map(len)
+        return counts | "WriteLabelInfo" >> beam.Map(
+            self._write_label_info, num_skipped=beam.pvalue.AsSingleton(num_skipped)
+        )
+
+    def _write_label_info(self, counts: List[Tuple[Tuple[str, str], int]], num_skipped: int):
+        info = label_info(
+            self._index,
+            preset=self._preset,
+            kmeans_seed=self._kmeans_seed,
+            split_counts=dict(counts),
+            num_skipped=num_skipped,
+        )
+        with fileio.open(os.path.join(self._uri, contract.LABEL_INFO_FILE), "w") as handle:
+            handle.write(json.dumps(info, indent=2, sort_keys=True, default=str))
+        return info
