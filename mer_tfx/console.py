@@ -1,17 +1,54 @@
 """The user's console: where mer-tfx's own lines and progress bars go.
 
-The command line sends everything the libraries print (TensorFlow, absl, Beam,
-setuptools) to a log file in the output folder; the project's own lines and its
-progress bars still reach the terminal through `stream()`. Library code that
-wants to show progress to a person writes there, never to `sys.stdout` directly.
+The command line sends everything the libraries print (TensorFlow's C++ logs,
+absl, Beam, setuptools, Python warnings) to a log file in the output folder, by
+pointing file descriptors 1 and 2 at it before TensorFlow is imported
+(`libraries_to_log`); processes started later (Beam's workers) inherit that. The
+project's own lines and its progress bars still reach the terminal through
+`stream()` (status lines, bars: the terminal's stderr) and `out()` (results a
+user may pipe: the terminal's stdout). Code that wants a person to see a line
+calls `say(line)`; a progress bar comes from `progress(...)`; nothing writes to
+`sys.stdout` or `sys.stderr` directly, which is the log while a command runs.
+
+Every console line has one of the shapes in `LINE_FORMATS`; the end-to-end test
+checks a real run's terminal output against them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import re
 import sys
-from typing import TextIO
+import threading
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+# The shapes of the lines the project prints on the console, by kind.
+LINE_FORMATS = {
+    # A command's status, warning or error: "mer pipeline: pushed /out/serving_model/mer/17".
+    "message": r"mer [a-z]+: \S.*",
+    # A line from inside a component: "[mer trainer] stage 1: best epoch 9 of 12".
+    "tagged": r"\[mer [a-z ]+\] \S.*",
+    # A pipeline node starting or ending: "[12:00:01] <== Trainer: done in 41.2s".
+    "component": r"\[\d\d:\d\d:\d\d\] (==>|<==|!!!) [\w.-]+: \S.*",
+    # A heading over a table: "=== evaluation (eval split) ===".
+    "heading": r"=== \S.* ===",
+    # A table row or detail under a heading or message, indented by two spaces.
+    "row": r"  \S.*",
+    # A tqdm bar (one carriage-return-separated frame): "stage 1:  50%|#####  | 6/12 [...]".
+    "progress": r"(\S[^|]*: *)?\d{1,3}%\|[^|]*\| *\d+(\.\d+)?/\d+(\.\d+)? \[.*\]"
+    r"|(\S[^|]*: )?\d+(\.\d+)?[a-zA-Z ]* \[.*\]",
+    "blank": r"",
+}
+_FORMAT = re.compile("|".join(f"(?:{pattern})" for pattern in LINE_FORMATS.values()))
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 _STREAM: TextIO | None = None
+_OUT: TextIO | None = None
+_LOG: TextIO | None = None
+_LOG_PATH: Path | None = None
 
 
 def stream() -> TextIO:
@@ -23,3 +60,160 @@ def set_stream(target: TextIO | None) -> None:
     """Points `stream()` at `target` (None: back to the process's stderr)."""
     global _STREAM
     _STREAM = target
+
+
+def out() -> TextIO:
+    """Where results go (tables, JSON): the terminal's stdout, also while redirected."""
+    return _OUT if _OUT is not None else sys.stdout
+
+
+def log_path() -> Path | None:
+    """The log file the libraries write to, while `libraries_to_log` is active."""
+    return _LOG_PATH
+
+
+def is_console_line(line: str) -> bool:
+    """Whether `line` (one line, or one carriage-return frame of a bar) has a project shape."""
+    return _FORMAT.fullmatch(_ANSI.sub("", line).rstrip()) is not None
+
+
+def say(line: str) -> None:
+    """Prints one line of the project's on the console (and into the log, for context).
+
+    Written through tqdm, so that a progress bar being drawn is cleared and redrawn
+    below the line instead of being cut in two.
+    """
+    from tqdm import tqdm
+
+    tqdm.write(line, file=stream())
+    stream().flush()
+    if _LOG is not None:
+        _LOG.write(line + "\n")
+        _LOG.flush()
+
+
+def progress(*, total: int | None, desc: str, unit: str = "it", **kwargs: Any):
+    """A tqdm progress bar drawn on the console: `with progress(total=n, desc=...) as bar:`."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=stream(), dynamic_ncols=True, **kwargs)
+
+
+class ProjectWarnings(logging.Handler):
+    """Shows the project's own WARNING and ERROR log records as console lines.
+
+    Attached to the project's loggers (`mer_tfx`, `components`, `pipeline`) while a
+    command runs: a file the ExampleGen skips, a model version the server cannot
+    load. The libraries' records are not shown; they are in the log file.
+    """
+
+    LOGGERS = ("mer_tfx", "components", "pipeline")
+
+    def __init__(self, command: str):
+        super().__init__(level=logging.WARNING)
+        self.command = command
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            kind = "error" if record.levelno >= logging.ERROR else "warning"
+            message = record.getMessage().splitlines()[0]
+            say(f"mer {self.command}: {kind}: {message}")
+        except Exception:  # a console problem must never break the run
+            self.handleError(record)
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[ProjectWarnings]:
+        loggers = [logging.getLogger(name) for name in self.LOGGERS]
+        for logger in loggers:
+            logger.addHandler(self)
+        try:
+            yield self
+        finally:
+            for logger in loggers:
+                logger.removeHandler(self)
+
+
+def _tee(source: int, targets: tuple) -> None:
+    """Copies everything read from `source` to each of `targets` until end of file."""
+    while True:
+        chunk = os.read(source, 65536)
+        if not chunk:
+            break
+        for target in targets:
+            os.write(target, chunk)
+    os.close(source)
+
+
+@contextlib.contextmanager
+def libraries_to_log(path: str | os.PathLike, *, echo: bool = False) -> Iterator[Path]:
+    """Sends everything written to file descriptors 1 and 2 into the log file `path`.
+
+    That catches what the libraries print from C++ (TensorFlow's start-up and CUDA
+    registration lines), from Python (absl, Beam, warnings, print) and from the
+    processes they start, which inherit the descriptors. The terminal stays
+    reachable through `stream()` and `out()`, which write to copies of the original
+    descriptors. Enter it before TensorFlow is imported: its C++ logger writes to
+    descriptor 2 from the first import on.
+
+    Args:
+        path: the log file; truncated, its folder created.
+        echo: also show the libraries' output live on the terminal (`--verbose`).
+
+    Yields:
+        The log file's path.
+    """
+    global _OUT, _LOG, _LOG_PATH
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    terminal_out, terminal_err = os.dup(1), os.dup(2)  # not inherited by child processes
+    log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    tee = None
+    if echo:
+        read_end, write_end = os.pipe()
+        tee = threading.Thread(target=_tee, args=(read_end, (log_fd, terminal_err)), daemon=True)
+        tee.start()
+        target = write_end
+    else:
+        target = log_fd
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    if tee is not None:
+        os.close(target)
+    previous = (_STREAM, _OUT, _LOG, _LOG_PATH)
+    console_err = open(terminal_err, "w", buffering=1, errors="replace", closefd=False)
+    console_out = open(terminal_out, "w", buffering=1, errors="replace", closefd=False)
+    # In echo mode the libraries' lines reach the log through the pipe; the project's
+    # own lines are written to the log file directly, next to them.
+    log_file = open(log_fd, "a", buffering=1, errors="replace", closefd=False)
+    set_stream(console_err)
+    _OUT, _LOG, _LOG_PATH = console_out, log_file, path
+    try:
+        yield path
+    finally:
+        for handle in (sys.stdout, sys.stderr, console_out, console_err, log_file):
+            with contextlib.suppress(Exception):
+                handle.flush()
+        os.dup2(terminal_out, 1)
+        os.dup2(terminal_err, 2)
+        if tee is not None:  # descriptors 1 and 2 held the pipe's last write ends here
+            tee.join(timeout=5)
+        set_stream(previous[0])
+        _OUT, _LOG, _LOG_PATH = previous[1:]
+        for handle in (console_out, console_err, log_file):
+            handle.close()
+        for fd in (terminal_out, terminal_err, log_fd):
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def terminal_as_std() -> Iterator[None]:
+    """Points `sys.stdout`/`sys.stderr` at the terminal for a moment (argparse's
+    usage, help and errors, which it writes there)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out(), stream()
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved

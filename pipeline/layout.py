@@ -80,13 +80,12 @@ def prepare_data(
     marker = target / SYNTHETIC_MARKER
     stamp = f"clips_per_quadrant={clips_per_quadrant} seed={seed} seconds={seconds}\n"
     if marker.exists() and marker.read_text() == stamp:
-        print(f"Using the synthetic 4Q dataset already in {target}", file=console.stream(),
-              flush=True)
+        console.say(f"mer pipeline: using the synthetic 4Q dataset already in {target}")
         return target
     from mer_tfx import synthetic
 
-    print(f"No data given: writing the synthetic 4Q dataset ({clips_per_quadrant} clips per "
-          f"quadrant, seed {seed}) to {target}", file=console.stream(), flush=True)
+    console.say(f"mer pipeline: no data given: writing the synthetic 4Q dataset "
+                f"({clips_per_quadrant} clips per quadrant, seed {seed}) to {target}")
     path = synthetic.make_synthetic_4q(
         target, clips_per_quadrant=clips_per_quadrant, seed=seed, seconds=seconds
     )

@@ -1,11 +1,13 @@
 """`mer pipeline`: runs the TFX pipeline end to end with LocalDagRunner.
 
 With no `--data`, it first writes the deterministic synthetic 4Q dataset into the
-output folder. Component boundaries are printed with their wall time (and
-whether TFX reused a cached result); at the end it prints the pushed model's
-path, the Evaluator's metrics overall and per slice, whether the model was
-blessed, and the skipped-files report. A model that is not blessed is a normal
-outcome (exit code 0); only a failure gives a non-zero exit code.
+output folder. It prints the data found, each component's start and end with its
+wall time (read from MLMD: `ComponentProgress`), the training's progress bars, and
+at the end the Evaluator's metrics overall and per slice, the gate's decision (with
+the thresholds a model failed), the pushed model's path and the skipped files.
+What the libraries print goes to `<output>/mer-pipeline.log` (`mer_tfx.cli`). A
+model that is not blessed is a normal outcome (exit code 0); only a failure gives
+a non-zero exit code.
 """
 
 from __future__ import annotations
@@ -14,78 +16,137 @@ import argparse
 import dataclasses
 import logging
 import os
-import sys
+import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
+from mer_tfx import console
 from mer_tfx.errors import ParameterError
 from pipeline import configs
 from pipeline.layout import Layout, prepare_data
 
+_ENDED = ("COMPLETE", "CACHED", "FAILED", "CANCELED")
 
-class ComponentProgress(logging.Handler):
-    """Turns LocalDagRunner's log lines into visible component start/finish lines with timings."""
 
-    def __init__(self, stream=None, *, show_errors: bool = False):
-        super().__init__(level=logging.INFO)
-        self.stream = stream or sys.stdout
-        self.show_errors = show_errors
-        self.started: Dict[str, float] = {}
+def node_id_of(store, execution_id: int, pipeline_name: str) -> str | None:
+    """The pipeline node an MLMD execution belongs to (its "node" context), or None."""
+    node_type = store.get_context_type("node")
+    for context in store.get_contexts_by_execution(execution_id):
+        if context.type_id == node_type.id:
+            return context.name.removeprefix(f"{pipeline_name}.")
+    return None
+
+
+class ComponentProgress:
+    """Prints a console line when a pipeline node starts and when it ends, with its time.
+
+    While a run goes on, a background thread reads the pipeline's MLMD store (read
+    only), where LocalDagRunner records every node's execution: a new execution
+    is a node starting; COMPLETE, CACHED or FAILED is its end; the execution's
+    create and last-update times give its wall time. No library log is parsed.
+    Use it around the run: `with ComponentProgress(...) as progress: runner.run(...)`.
+
+    Args:
+        metadata_path: the MLMD SQLite file.
+        pipeline_name: the TFX pipeline's name.
+        interval_seconds: how often the store is read. Defaults to 0.2.
+        say: prints one line. Defaults to `mer_tfx.console.say`.
+
+    Attributes:
+        timings: node id -> seconds, in the order the nodes ended.
+        cached: node ids TFX reused from its cache.
+        failed: node ids that failed.
+    """
+
+    def __init__(self, metadata_path: os.PathLike, pipeline_name: str, *,
+                 interval_seconds: float = 0.2, say: Callable[[str], None] = console.say):
+        self.metadata_path = Path(metadata_path)
+        self.pipeline_name = pipeline_name
+        self.interval_seconds = interval_seconds
+        self.say = say
         self.timings: Dict[str, float] = {}
         self.cached: set = set()
-        self._current: str | None = None
+        self.failed: set = set()
+        self._since_ms = 0
+        self._states: Dict[int, str] = {}  # execution id -> the state last reported
+        self._store = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.show_errors and record.levelno >= logging.ERROR:
-            print(f"{record.levelname}: {record.getMessage()}", file=sys.stderr, flush=True)
-        msg = record.msg if isinstance(record.msg, str) else ""
-        if msg.startswith("Component %s is running") and record.args:
-            node = str(record.args[0])
-            self._current = node
-            self.started[node] = time.monotonic()
-            self._print(f"==> {node}: running")
-        elif msg.startswith("A cached execution") and self._current:
-            self.cached.add(self._current)
-        elif msg.startswith("Component %s is finished") and record.args:
-            node = str(record.args[0])
-            seconds = time.monotonic() - self.started.get(node, time.monotonic())
-            self.timings[node] = seconds
-            how = "cached, reused" if node in self.cached else "done"
-            self._print(f"<== {node}: {how} in {seconds:.1f}s")
-        elif msg.startswith("Skipping component") and record.args:
-            self._print(f"--- {record.args[0]}: skipped")
+    def __enter__(self) -> ComponentProgress:
+        self._since_ms = int(time.time() * 1000)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="mer-progress", daemon=True)
+        self._thread.start()
+        return self
 
-    def _print(self, line: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {line}", file=self.stream, flush=True)
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.poll()  # the last node's end
 
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_seconds):
+            self.poll()
 
-def _install_progress(verbose: bool) -> ComponentProgress:
-    """Attaches ComponentProgress to absl's logger (TFX logs through absl).
+    def poll(self) -> None:
+        """Reads the store once and prints the starts and ends not printed yet."""
+        try:
+            executions = self._executions()
+            for execution in sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id)):
+                self._report(execution)
+        except Exception:  # noqa: BLE001 (store not created yet or busy: read it next time)
+            logging.getLogger(__name__).debug("MLMD not readable yet", exc_info=True)
 
-    absl's verbosity is set through its flag, because TensorFlow's SavedModel
-    writer temporarily silences absl and then restores the flag's value. Unless
-    `verbose`, absl records stop at our handler, which shows only errors besides
-    the component lines.
-    """
-    from absl import logging as absl_logging
+    def _executions(self) -> list:
+        from ml_metadata.metadata_store import metadata_store
+        from ml_metadata.proto import metadata_store_pb2
 
-    absl_logging.set_verbosity(absl_logging.INFO)
-    absl_logger = logging.getLogger("absl")
-    handler = ComponentProgress(show_errors=not verbose)
-    absl_logger.addHandler(handler)
-    absl_logger.propagate = verbose
-    return handler
+        if self._store is None:
+            if not self.metadata_path.exists():
+                return []
+            config = metadata_store_pb2.ConnectionConfig()
+            config.sqlite.filename_uri = str(self.metadata_path)
+            config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+            self._store = metadata_store.MetadataStore(config)
+        pipeline_context = self._store.get_context_by_type_and_name("pipeline", self.pipeline_name)
+        if pipeline_context is None:
+            return []
+        this_run = metadata_store.ListOptions(
+            filter_query=f"create_time_since_epoch >= {self._since_ms}")
+        return self._store.get_executions_by_context(pipeline_context.id, list_options=this_run)
 
+    def _report(self, execution) -> None:
+        from ml_metadata.proto import metadata_store_pb2
 
-def _remove_progress(handler: ComponentProgress) -> None:
-    from absl import logging as absl_logging
+        state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+        before = self._states.get(execution.id)
+        if before == state or before in _ENDED:
+            return
+        node = (node_id_of(self._store, execution.id, self.pipeline_name)
+                or f"execution {execution.id}")
+        started = execution.create_time_since_epoch / 1000
+        if before is None and state != "CACHED":
+            self._line(started, "==>", node, "running")
+        self._states[execution.id] = state
+        if state not in _ENDED:
+            return
+        ended = execution.last_update_time_since_epoch / 1000
+        seconds = max(ended - started, 0.0)
+        self.timings[node] = seconds
+        if state == "CACHED":
+            self.cached.add(node)
+            self._line(ended, "<==", node, "reused from TFX's cache")
+        elif state == "COMPLETE":
+            self._line(ended, "<==", node, f"done in {seconds:.1f}s")
+        else:
+            self.failed.add(node)
+            self._line(ended, "!!!", node, f"{state.lower()} after {seconds:.1f}s")
 
-    absl_logger = logging.getLogger("absl")
-    absl_logger.removeHandler(handler)
-    absl_logger.propagate = True
-    if handler.show_errors:  # not verbose: keep the summary free of INFO lines
-        absl_logging.set_verbosity(absl_logging.WARNING)
+    def _line(self, when: float, arrow: str, node: str, what: str) -> None:
+        self.say(f"[{time.strftime('%H:%M:%S', time.localtime(when))}] {arrow} {node}: {what}")
 
 
 @dataclasses.dataclass
@@ -118,9 +179,7 @@ def latest_run(metadata_path: os.PathLike, pipeline_name: str) -> Dict[str, Node
     state_names = metadata_store_pb2.Execution.State.Name
     result = {}
     for execution in store.get_executions_by_context(run.id):
-        node_ctx = [c for c in store.get_contexts_by_execution(execution.id)
-                    if c.type == "node" or store.get_context_types_by_id([c.type_id])[0].name == "node"]
-        node_id = node_ctx[0].name.split(".", 1)[-1] if node_ctx else str(execution.id)
+        node_id = node_id_of(store, execution.id, pipeline_name) or str(execution.id)
         outputs: Dict[str, List[str]] = {}
         properties: Dict[str, Dict[str, object]] = {}
         events = store.get_events_by_execution_ids([execution.id])
@@ -233,6 +292,21 @@ def summarise(layout: Layout, progress: ComponentProgress | None, seconds: float
     )
 
 
+def describe_data(data_root: Path) -> str:
+    """One line on the dataset found: its layout, songs per quadrant and skipped entries.
+
+    Raises:
+        DatasetError: the folder or manifest has no layout mer-tfx reads (before
+            TFX starts, so the error is the dataset's, not a component's).
+    """
+    from mer_tfx.datasets import read_dataset
+
+    index = read_dataset(data_root)
+    counts = ", ".join(f"{q} {n}" for q, n in index.quadrant_counts().items())
+    skipped = f", {len(index.skipped)} entries without audio or label" if index.skipped else ""
+    return f"{data_root} ({index.layout} layout: {len(index.records)} songs, {counts}{skipped})"
+
+
 def run_pipeline(
     *,
     data_root: Path,
@@ -275,44 +349,54 @@ def run_pipeline(
         example_gen_kwargs=example_gen_kwargs,
         **{k: v for k, v in optional.items() if v is not None},
     )
-    if not verbose:
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices etc.
-    progress = _install_progress(verbose)
+    if verbose or console.log_path() is not None:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.INFO)  # TFX's own account, for the log
     start = time.monotonic()
-    try:
+    with ComponentProgress(layout.metadata_path, layout.pipeline_name) as progress:
         tfx.orchestration.LocalDagRunner().run(pipe)
-    finally:
-        _remove_progress(progress)
     return summarise(layout, progress, time.monotonic() - start)
 
 
-def print_report(report: PipelineReport, *, layout: Layout) -> None:
-    print("\n=== mer pipeline: results ===")
-    print(f"total wall time: {report.seconds:.1f}s")
-    if report.timings:
-        for node, seconds in report.timings.items():
-            tag = " (cached)" if node in report.cached else ""
-            print(f"  {node:<32} {seconds:8.1f}s{tag}")
+def report_lines(report: PipelineReport, *, layout: Layout) -> List[str]:
+    """The end-of-run report: times, evaluation table, the gate's decision, where things are.
+
+    Every line has one of `mer_tfx.console.LINE_FORMATS`' shapes.
+    """
+    lines = ["", f"=== mer pipeline: finished in {report.seconds:.1f}s ==="]
+    for node, seconds in report.timings.items():
+        tag = " (cached)" if node in report.cached else ""
+        lines.append(f"  {node:<32} {seconds:8.1f}s{tag}")
     if report.evaluation_uri:
-        print("evaluation (eval split):")
-        for line in evaluation_summary(report.evaluation_uri):
-            print(line)
+        lines.append("=== evaluation (eval split) ===")
+        lines.extend(evaluation_summary(report.evaluation_uri))
     if report.blessed:
-        print("model BLESSED: it passed every accuracy/F1 threshold and did not regress.")
+        lines.append("mer pipeline: model BLESSED: it passed every accuracy/F1 threshold "
+                     "and did not regress")
     elif report.blessed is False:
-        print("model NOT BLESSED (a normal outcome: it did not pass the gate), so it was not pushed:")
+        lines.append("mer pipeline: model NOT BLESSED (a normal outcome: it did not pass the "
+                     "gate), so it was not pushed:")
         if report.evaluation_uri:
-            for line in validation_failures(report.evaluation_uri):
-                print(line)
+            lines.extend(validation_failures(report.evaluation_uri))
     if report.pushed_path:
-        print(f"pushed model: {report.pushed_path}")
-        print(f"serve it with: mer serve --model-base-path {layout.serving_base} "
-              f"--model-name {layout.model_name}")
+        lines.append(f"mer pipeline: pushed model {report.pushed_path}")
+        lines.append(f"mer pipeline: serve it with: mer serve --model-base-path "
+                     f"{layout.serving_base} --model-name {layout.model_name}")
     else:
-        print(f"no model pushed in this run (serving base path: {layout.serving_base})")
+        lines.append(f"mer pipeline: no model pushed in this run (serving base path: "
+                     f"{layout.serving_base})")
     if report.skipped_report:
-        print(f"skipped files: {report.skipped_count} (report: {report.skipped_report})")
-    print(f"artifacts: {layout.pipeline_root}\nmetadata:  {layout.metadata_path}")
+        lines.append(f"mer pipeline: skipped {report.skipped_count} file(s), listed in "
+                     f"{report.skipped_report}")
+    lines.append(f"mer pipeline: artifacts {layout.pipeline_root}")
+    lines.append(f"mer pipeline: metadata {layout.metadata_path}")
+    return lines
+
+
+def print_report(report: PipelineReport, *, layout: Layout) -> None:
+    """Prints `report_lines` on the console's stdout."""
+    print("\n".join(report_lines(report, layout=layout)), file=console.out(), flush=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -340,22 +424,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
                         help="Beam pipeline argument, repeatable, e.g. "
                         "--beam-arg=--direct_running_mode=multi_processing")
-    parser.add_argument("--verbose", action="store_true", help="show TFX's INFO logs")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show what TensorFlow, TFX and Beam print (always in the log "
+                        "file <output>/mer-pipeline.log)")
 
 
 def run(args: argparse.Namespace) -> int:
-    import warnings
-
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
     if args.clips_per_quadrant < 1:
         raise ParameterError(
             f"--clips-per-quadrant must be at least 1. Received: {args.clips_per_quadrant}")
     layout = Layout.at(args.output, pipeline_name=args.pipeline_name, model_name=args.model_name)
     data_root = prepare_data(args.data or os.environ.get(configs.ENV_DATA), layout=layout,
                              clips_per_quadrant=args.clips_per_quadrant, seed=args.seed)
-    print(f"mer pipeline: data {data_root}\n  output {layout.output}\n  preset {args.preset}",
-          flush=True)
+    console.say(f"mer pipeline: data {describe_data(data_root)}")
+    console.say(f"mer pipeline: output {layout.output}, preset {args.preset}")
     report = run_pipeline(
         data_root=data_root, layout=layout, preset=args.preset, enable_tuning=args.tune,
         tuner_trials=args.trials, ae_max_epochs=args.ae_epochs, head_max_epochs=args.head_epochs,
@@ -363,4 +445,6 @@ def run(args: argparse.Namespace) -> int:
         enable_cache=not args.no_cache, beam_pipeline_args=args.beam_arg, verbose=args.verbose,
     )
     print_report(report, layout=layout)
+    if console.log_path() is not None:
+        console.say(f"mer pipeline: what the libraries printed is in {console.log_path()}")
     return 0

@@ -2,26 +2,74 @@
 
 from __future__ import annotations
 
-import io
-import logging
+import re
+import time
 
+from mer_tfx import console
 from mer_tfx.commands import pipeline as pipeline_command
 
 
-def _record(msg, *args):
-    return logging.LogRecord("absl", logging.INFO, __file__, 1, msg, args, None)
+def _mlmd_store(path):
+    """An MLMD store with a pipeline "p" and its node contexts, as LocalDagRunner makes them."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    store = metadata_store.MetadataStore(config)
+    pipeline_type = store.put_context_type(pb.ContextType(name="pipeline"))
+    node_type = store.put_context_type(pb.ContextType(name="node"))
+    execution_type = store.put_execution_type(pb.ExecutionType(name="Component"))
+    contexts = {"p": pb.Context(type_id=pipeline_type, name="p")}
+    for node in ("Trainer", "Pusher", "AudioExampleGen"):
+        contexts[node] = pb.Context(type_id=node_type, name=f"p.{node}")
+    ids = store.put_contexts(list(contexts.values()))
+    for context, context_id in zip(contexts.values(), ids, strict=True):
+        context.id = context_id
+
+    def execute(node: str, state: str, execution=None):
+        execution = execution or pb.Execution(type_id=execution_type)
+        execution.last_known_state = pb.Execution.State.Value(state)
+        execution_id, _, _ = store.put_execution(execution, [], [contexts["p"], contexts[node]])
+        execution.id = execution_id
+        return execution
+
+    return execute
 
 
-def test_component_progress_reports_timings_and_cache():
-    stream = io.StringIO()
-    progress = pipeline_command.ComponentProgress(stream=stream)
-    progress.emit(_record("Component %s is running.", "Trainer"))
-    progress.emit(_record("A cached execution %d is used.", 7))
-    progress.emit(_record("Component %s is finished.", "Trainer"))
-    progress.emit(_record("Component %s is running.", "Pusher"))
-    progress.emit(_record("Component %s is finished.", "Pusher"))
-    lines = stream.getvalue().splitlines()
-    assert "==> Trainer: running" in lines[0]
-    assert "<== Trainer: cached, reused in" in lines[1]
-    assert "<== Pusher: done in" in lines[3]
-    assert set(progress.timings) == {"Trainer", "Pusher"} and progress.cached == {"Trainer"}
+def test_component_progress_prints_node_starts_and_ends_from_mlmd(tmp_path):
+    execute = _mlmd_store(tmp_path / "metadata.sqlite")
+    execute("AudioExampleGen", "COMPLETE")  # an earlier run: not this run's news
+    time.sleep(0.01)  # MLMD's clock counts milliseconds
+    lines = []
+    with pipeline_command.ComponentProgress(tmp_path / "metadata.sqlite", "p",
+                                            interval_seconds=3600, say=lines.append) as progress:
+        trainer = execute("Trainer", "RUNNING")
+        progress.poll()
+        assert len(lines) == 1 and re.fullmatch(r"\[\d\d:\d\d:\d\d\] ==> Trainer: running", lines[0])
+        progress.poll()  # nothing new: nothing printed twice
+        assert len(lines) == 1
+        execute("Trainer", "COMPLETE", trainer)
+        execute("Pusher", "CACHED")
+    # leaving the block reads the store once more: the ends since the last poll
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] <== Trainer: done in \d+\.\ds", lines[1])
+    assert lines[2].endswith("<== Pusher: reused from TFX's cache")
+    assert list(progress.timings) == ["Trainer", "Pusher"] and progress.cached == {"Pusher"}
+    assert all(console.is_console_line(line) for line in lines)
+
+
+def test_component_progress_reports_a_failed_node(tmp_path):
+    execute = _mlmd_store(tmp_path / "metadata.sqlite")
+    lines = []
+    with pipeline_command.ComponentProgress(tmp_path / "metadata.sqlite", "p",
+                                            interval_seconds=3600, say=lines.append) as progress:
+        execute("Trainer", "FAILED")
+    assert "==> Trainer: running" in lines[0] and "!!! Trainer: failed after" in lines[1]
+    assert progress.failed == {"Trainer"}
+
+
+def test_component_progress_waits_for_the_store_to_exist(tmp_path):
+    lines = []
+    with pipeline_command.ComponentProgress(tmp_path / "none.sqlite", "p", say=lines.append):
+        pass
+    assert lines == [] and not (tmp_path / "none.sqlite").exists()  # read-only: never created
