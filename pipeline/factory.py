@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Dict, List, Union
 
@@ -26,8 +27,32 @@ from tfx import v1 as tfx
 from pipeline import configs
 
 _HERE = Path(__file__).resolve().parent
-TRAINER_MODULE_FILE = str(_HERE / "trainer_module.py")
-TUNER_MODULE_FILE = str(_HERE / "tuner_module.py")
+# The Trainer's and the Tuner's functions, named by module path: the package is
+# installed, so TFX imports them and packages nothing (a `module_file` makes it
+# build a wheel of this whole folder, tests included, with setuptools).
+TRAINER_RUN_FN = "pipeline.trainer_module.run_fn"
+TUNER_FN = "pipeline.tuner_module.tuner_fn"
+# The sources they run, relative to the repository root (see `training_code_version`).
+TRAINING_CODE = ("mer_tfx", "components/trainer", "pipeline/trainer_module.py",
+                 "pipeline/tuner_module.py")
+
+
+def training_code_version() -> str:
+    """A hash of the training code's sources (`TRAINING_CODE`, tests left out).
+
+    It goes into the Trainer's and the Tuner's `custom_config`, so that TFX's cache
+    runs them again once their code changed: a function named by module path
+    carries no hash of its code, unlike the wheel TFX builds from a `module_file`.
+    """
+    root = _HERE.parent
+    digest = hashlib.sha256()
+    for entry in TRAINING_CODE:
+        path = root / entry
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            if not file.name.endswith("_test.py"):
+                digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _threshold(lower_bound: float) -> tfma.MetricThreshold:
@@ -133,7 +158,8 @@ def create_pipeline(
         overrides["ae_max_epochs"] = int(ae_max_epochs)
     if head_max_epochs is not None:
         overrides["head_max_epochs"] = int(head_max_epochs)
-    custom_config = {"preset": preset, "overrides": overrides, "seed": int(seed)}
+    custom_config = {"preset": preset, "overrides": overrides, "seed": int(seed),
+                     "code_version": training_code_version()}
 
     example_gen = AudioExampleGen(
         input_base=str(data_root), preset=preset, **(example_gen_kwargs or {})
@@ -145,7 +171,7 @@ def create_pipeline(
     hyperparameters = None
     if enable_tuning:
         tuner = tfx.components.Tuner(
-            module_file=TUNER_MODULE_FILE,
+            tuner_fn=TUNER_FN,
             examples=examples,
             train_args=tfx.proto.TrainArgs(num_steps=0),
             eval_args=tfx.proto.EvalArgs(num_steps=0),
@@ -155,7 +181,7 @@ def create_pipeline(
         components.append(tuner)
 
     trainer = tfx.components.Trainer(
-        module_file=TRAINER_MODULE_FILE,
+        run_fn=TRAINER_RUN_FN,
         examples=examples,
         hyperparameters=hyperparameters,
         train_args=tfx.proto.TrainArgs(num_steps=0),

@@ -57,7 +57,11 @@ def test_create_pipeline_wires_every_component(tmp_path):
         custom_config = json.loads(custom_config)
     assert custom_config["overrides"] == {"ae_max_epochs": 2}
     assert custom_config["preset"] == "small"
-    assert trainer.exec_properties["module_file"] == pipeline_lib.TRAINER_MODULE_FILE
+    # Named by module path: TFX packages nothing (no setuptools build, no test files).
+    assert trainer.exec_properties["run_fn"] == pipeline_lib.TRAINER_RUN_FN
+    assert not trainer.exec_properties.get("module_file")
+    assert by_id["Tuner"].exec_properties["tuner_fn"] == pipeline_lib.TUNER_FN
+    assert custom_config["code_version"] == pipeline_lib.training_code_version()
     no_tuner = pipeline_lib.create_pipeline(
         pipeline_root=tmp_path / "root", data_root=tmp_path / "data",
         serving_model_dir=tmp_path / "s", metadata_path=tmp_path / "m.sqlite",
