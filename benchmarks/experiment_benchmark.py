@@ -61,7 +61,7 @@ def main() -> None:
     from mer_tfx import presets
     from mer_tfx.models import ConvAutoencoder, SequenceHead, TwoStageClassifier
 
-    preset = presets.get(args.preset)
+    preset = presets.resolve(args.preset)
     keras.utils.set_random_seed(args.seed)
     f = preset.features
     rng = np.random.default_rng(args.seed)

@@ -32,7 +32,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def default_data() -> Path:
@@ -159,7 +158,7 @@ def main(argv=None) -> int:
     import components.log_mel_transform.executor  # noqa: F401
     from mer_tfx import presets
 
-    preset = presets.get(args.preset)
+    preset = presets.resolve(args.preset)
     features = preset.features
     with tempfile.TemporaryDirectory(prefix="mer-ingest-") as tmp:
         manifest = write_manifest(args.data, args.clips, Path(tmp))

@@ -43,7 +43,6 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `mer serve` runs (mer_tfx/cli.py)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def percentile(values, q):

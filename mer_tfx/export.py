@@ -31,24 +31,30 @@ from typing import Any, Mapping, Union
 
 import tensorflow as tf
 
+from mer_tfx.contract import (
+    ASSETS_EXTRA,
+    LABEL_INFO_FILE,
+    LOG_MEL,
+    MODEL_INFO,
+    PRESET_FILE,
+    QUADRANT_BY_INDEX,
+    SERVING_DEFAULT,
+    SERVING_EXAMPLES,
+    SERVING_WAV,
+    SIGNATURES,
+    WAV_CANONICAL_HEADER,
+    WAV_CHANNELS_OFFSET,
+    WAV_DATA_SIZE_OFFSET,
+    WAV_HEADER_BYTES,
+    WAV_PCM_SCALE,
+    WAV_RATE_OFFSET,
+    WAV_SAMPLE_WIDTH_BYTES,
+)
 from mer_tfx.errors import ParameterError
 from mer_tfx.features import clip_to_log_mel_segments, loop_to_length
 from mer_tfx.presets import Preset
 
-SERVING_DEFAULT = "serving_default"
-SERVING_WAV = "serving_wav"
-SERVING_EXAMPLES = "serving_examples"
-MODEL_INFO = "model_info"
-SIGNATURES = (SERVING_DEFAULT, SERVING_WAV, SERVING_EXAMPLES, MODEL_INFO)
-
-LOG_MEL_FEATURE = "log_mel"
-ASSETS_EXTRA = "assets.extra"
-PRESET_FILE = "preset.json"
-LABEL_INFO_FILE = "label_info.json"
-
-# Quadrant by index valence_label + 2 * arousal_label (Russell: Q1 = +V+A, Q2 = -V+A,
-# Q3 = -V-A, Q4 = +V-A).
-_QUADRANT_BY_INDEX = ("Q3", "Q4", "Q2", "Q1")
+__all__ = ["SIGNATURES", "ServingModule", "decode_wav_mono", "export_serving_model", "read_preset"]
 # A clip whose largest absolute sample is at or below this is "silent"; 16-bit PCM's
 # smallest step is 3e-5, so any audible signal is far above it.
 _SILENCE_LEVEL = 1e-6
@@ -76,14 +82,6 @@ def _check_audio(waveform: tf.Tensor) -> tf.Tensor:
         return tf.identity(waveform)
 
 
-# The canonical 44-byte header of a 16-bit PCM WAV ("RIFF" size "WAVE" "fmt " 16 1 ...
-# "data" size): what the client and most encoders write. Pieces checked as
-# (offset, bytes); channels, rate and data size are read from 22, 24 and 40.
-_CANONICAL_WAV_HEADER = ((0, b"RIFF"), (8, b"WAVEfmt "), (16, b"\x10\x00\x00\x00"),
-                         (20, b"\x01\x00"), (34, b"\x10\x00"), (36, b"data"))
-_WAV_HEADER_BYTES = 44
-
-
 def decode_wav_mono(contents: tf.Tensor) -> tuple:
     """Scalar string WAV file contents -> (float32 [samples] in [-1, 1), int32 sample rate).
 
@@ -93,23 +91,24 @@ def decode_wav_mono(contents: tf.Tensor) -> tuple:
     request); any other layout goes through `tf.audio.decode_wav`, which also
     raises `InvalidArgumentError` for what it cannot read. Same samples either way.
     """
-    padded = tf.strings.join([tf.strings.substr(contents, 0, _WAV_HEADER_BYTES),
-                              tf.constant(b"\x00" * _WAV_HEADER_BYTES)])
+    padded = tf.strings.join([tf.strings.substr(contents, 0, WAV_HEADER_BYTES),
+                              tf.constant(b"\x00" * WAV_HEADER_BYTES)])
     header_ok = [tf.equal(tf.strings.substr(padded, offset, len(magic)), magic)
-                 for offset, magic in _CANONICAL_WAV_HEADER]
-    channels = tf.cast(tf.io.decode_raw(tf.strings.substr(padded, 22, 2), tf.uint16)[0], tf.int32)
+                 for offset, magic in WAV_CANONICAL_HEADER]
+    channels = tf.io.decode_raw(tf.strings.substr(padded, WAV_CHANNELS_OFFSET, 2), tf.uint16)[0]
+    channels = tf.cast(channels, tf.int32)
     canonical = tf.logical_and(tf.reduce_all(tf.stack(header_ok)), channels > 0)
 
     def fast():
-        rate = tf.io.decode_raw(tf.strings.substr(padded, 24, 4), tf.int32)[0]
-        declared = tf.io.decode_raw(tf.strings.substr(padded, 40, 4), tf.int32)[0]
-        available = tf.strings.length(contents) - _WAV_HEADER_BYTES
+        rate = tf.io.decode_raw(tf.strings.substr(padded, WAV_RATE_OFFSET, 4), tf.int32)[0]
+        declared = tf.io.decode_raw(tf.strings.substr(padded, WAV_DATA_SIZE_OFFSET, 4), tf.int32)[0]
+        available = tf.strings.length(contents) - WAV_HEADER_BYTES
         # A streamed file may declare 0 or 0xFFFFFFFF (-1 here): then read to the end.
         size = tf.where(declared > 0, tf.minimum(declared, available), available)
-        frame = 2 * channels
+        frame = WAV_SAMPLE_WIDTH_BYTES * channels
         size = size // frame * frame
-        pcm = tf.io.decode_raw(tf.strings.substr(contents, _WAV_HEADER_BYTES, size), tf.int16)
-        frames = tf.reshape(tf.cast(pcm, tf.float32) * (1.0 / 32768.0), [-1, channels])
+        pcm = tf.io.decode_raw(tf.strings.substr(contents, WAV_HEADER_BYTES, size), tf.int16)
+        frames = tf.reshape(tf.cast(pcm, tf.float32) * (1.0 / WAV_PCM_SCALE), [-1, channels])
         return tf.reduce_mean(frames, axis=-1), rate
 
     def general():
@@ -156,7 +155,7 @@ class ServingModule(tf.Module):
         valence, arousal = self.predict_log_mel(log_mel)
         valence_label = tf.cast(valence > 0.5, tf.int64)
         arousal_label = tf.cast(arousal > 0.5, tf.int64)
-        quadrant = tf.gather(tf.constant(_QUADRANT_BY_INDEX), valence_label + 2 * arousal_label)
+        quadrant = tf.gather(tf.constant(QUADRANT_BY_INDEX), valence_label + 2 * arousal_label)
         return {
             "valence_probability": valence,
             "arousal_probability": arousal,
@@ -196,9 +195,9 @@ class ServingModule(tf.Module):
         f = self._features
         size = f.num_segments * f.num_frames * f.n_mels
         parsed = tf.io.parse_example(
-            examples, {LOG_MEL_FEATURE: tf.io.FixedLenFeature([size], tf.float32)}
+            examples, {LOG_MEL: tf.io.FixedLenFeature([size], tf.float32)}
         )
-        log_mel = tf.reshape(parsed[LOG_MEL_FEATURE], [-1, f.num_segments, f.num_frames, f.n_mels])
+        log_mel = tf.reshape(parsed[LOG_MEL], [-1, f.num_segments, f.num_frames, f.n_mels])
         valence, arousal = self.predict_log_mel(log_mel)
         return {"valence": valence, "arousal": arousal}
 

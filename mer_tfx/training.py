@@ -82,14 +82,6 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(_check_int("seed", seed, minimum=0))
 
 
-def _preset(preset: PresetLike) -> presets_lib.Preset:
-    if isinstance(preset, presets_lib.Preset):
-        return preset
-    if isinstance(preset, str):
-        return presets_lib.get(preset)
-    raise ParameterError(f"preset must be a name or a Preset. Received: preset={preset!r}")
-
-
 def _segments(name: str, values, spectrogram_shape) -> np.ndarray:
     """float32 [n, frames, mels] from [n, frames, mels] or [songs, segments, frames, mels]."""
     array = np.asarray(values, dtype=np.float32)
@@ -253,7 +245,7 @@ def masked_autoencoder_dataset(
     """
     from mer_tfx.layers import FrequencyMasking, TimeMasking
 
-    config = _preset(preset)
+    config = presets_lib.resolve(preset)
     segments = _segments("log_mels", log_mels, config.features.spectrogram_shape)
     _check_int("batch_size", batch_size)
     fill = config.training.mask_fill
@@ -328,7 +320,7 @@ def pretrain_autoencoder(
     Returns:
         `TrainResult` whose `model` is the `ConvAutoencoder`; `model.encoder` is stage 1's product.
     """
-    config = _preset(preset)
+    config = presets_lib.resolve(preset)
     shape = config.features.spectrogram_shape
     train = _segments("train_segments", train_segments, shape)
     val = None if val_segments is None else _segments("val_segments", val_segments, shape)
@@ -451,7 +443,7 @@ def train_head(
     Returns:
         `TrainResult` whose `model` is the `SequenceHead` ([songs, segments, D] -> [songs, 2]).
     """
-    config = _preset(preset)
+    config = presets_lib.resolve(preset)
     train_x = _songs("train_embeddings", train_embeddings)
     if train_x.ndim != 3:
         raise ParameterError(
@@ -539,7 +531,7 @@ def train_baseline(
     Returns:
         `TrainResult` whose `model` is the `CnnBiLstmBaseline`.
     """
-    config = _preset(preset)
+    config = presets_lib.resolve(preset)
     shape = config.features.spectrogram_shape
     train_x = _songs("train_log_mels", train_log_mels, shape)
     train_y = _labels("train_labels", train_labels, len(train_x))

@@ -31,13 +31,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mer_tfx import export, presets
+from mer_tfx import contract, export, presets
 from mer_tfx.errors import DatasetError
 from mer_tfx.presets import Preset
 
-LOG_MEL = "log_mel"
-LABELS = ("valence_high", "arousal_high")
-TARGETS = {"valence": "valence_high", "arousal": "arousal_high"}
+LOG_MEL = contract.LOG_MEL
+LABELS = contract.LABEL_KEYS
+TARGETS = contract.TARGETS
 VALIDATION_FRACTION = 0.2
 
 
@@ -49,7 +49,7 @@ def log(message: str) -> None:
 def preset_from_config(custom_config: dict | None) -> Preset:
     """The preset named in `custom_config["preset"]` with `custom_config["overrides"]` applied."""
     config = dict(custom_config or {})
-    preset = presets.get(config.get("preset", "small"))
+    preset = presets.resolve(config.get("preset", "small"))
     overrides = config.get("overrides") or {}
     return preset.replace(**overrides) if overrides else preset
 

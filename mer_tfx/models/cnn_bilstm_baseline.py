@@ -129,7 +129,7 @@ class CnnBiLstmBaseline(keras.Model):
     @classmethod
     def from_preset(cls, preset: Union[str, presets_lib.Preset], **kwargs) -> CnnBiLstmBaseline:
         """Builds a preset's baseline (untrained) with the preset's encoder and head sizes."""
-        preset = presets_lib.get(preset) if isinstance(preset, str) else preset
+        preset = presets_lib.resolve(preset)
         config = {
             "input_shape": preset.features.spectrogram_shape,
             "num_segments": preset.features.num_segments,

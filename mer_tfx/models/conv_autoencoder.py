@@ -225,7 +225,7 @@ class ConvAutoencoder(keras.Model):
     @classmethod
     def from_preset(cls, preset: Union[str, presets_lib.Preset], **kwargs) -> ConvAutoencoder:
         """Builds the autoencoder of a preset (name or `Preset`), untrained."""
-        preset = presets_lib.get(preset) if isinstance(preset, str) else preset
+        preset = presets_lib.resolve(preset)
         config = {
             "input_shape": preset.features.spectrogram_shape,
             "encoder_filters": preset.model.encoder_filters,

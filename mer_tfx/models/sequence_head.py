@@ -158,7 +158,7 @@ class SequenceHead(keras.Model):
         `embedding_dim` defaults to the flattened encoder output of the preset's
         autoencoder; `num_segments` to the preset's segments per clip.
         """
-        preset = presets_lib.get(preset) if isinstance(preset, str) else preset
+        preset = presets_lib.resolve(preset)
         if embedding_dim is None:
             embedding_dim = conv_autoencoder.embedding_dim(
                 preset.features.spectrogram_shape, preset.model.encoder_filters

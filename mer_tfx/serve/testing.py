@@ -73,7 +73,7 @@ def build_fixture_model(export_dir: PathLike, *, preset: str = "small", seed: in
     from mer_tfx import presets
     from mer_tfx.export import export_serving_model
 
-    chosen = presets.get(preset)
+    chosen = presets.resolve(preset)
     encoder, valence_head, arousal_head = _tiny_models(chosen, seed=seed)
     return export_serving_model(
         export_dir,
@@ -98,7 +98,7 @@ def build_small_model(export_dir: PathLike, *, preset: str = "small", seed: int 
     from mer_tfx.export import export_serving_model
     from mer_tfx.models import ConvAutoencoder, SequenceHead
 
-    chosen = presets.get(preset)
+    chosen = presets.resolve(preset)
     keras.utils.set_random_seed(seed)
     autoencoder = ConvAutoencoder.from_preset(chosen)
     encoder = autoencoder.encoder
