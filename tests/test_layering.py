@@ -1,0 +1,60 @@
+"""The direction of imports (docs/architecture.md) holds, and nothing edits sys.path.
+
+The layers are an import-linter contract in pyproject.toml ([tool.importlinter]);
+this test runs `lint-imports` as CI does, so an import that runs back up (e.g. the
+core library importing `components` or `pipeline`, even inside a function) fails.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: import-linter's own dependency
+    import tomli as tomllib
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SYS_PATH_EDIT = re.compile(r"sys\.path\s*(\.\s*(insert|append|extend|remove)\b|\[[^\]]*\]\s*=|\+?=)")
+
+
+def _direction_layers() -> list[str]:
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (direction,) = [c for c in config["contracts"] if c["id"] == "direction"]
+    # "(name)": an optional layer, one that may not exist yet
+    return [m.strip().strip("()") for layer in direction["layers"] for m in re.split(r"[|:]", layer)]
+
+
+def test_imports_run_one_way():
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_module_of_the_library_sits_in_a_layer():
+    """A new mer_tfx module must be placed in the contract, or the contract would not see it."""
+    layered = set(_direction_layers())
+    modules = {
+        f"mer_tfx.{p.stem}" for p in (REPO_ROOT / "mer_tfx").glob("*.py")
+        if p.stem != "__init__" and p.stem != "conftest" and not p.stem.endswith("_test")
+    } | {
+        f"mer_tfx.{p.parent.name}" for p in (REPO_ROOT / "mer_tfx").glob("*/__init__.py")
+    }
+    assert sorted(modules - layered) == []
+
+
+def test_nothing_edits_sys_path():
+    """Every package resolves through the install; scripts (pipeline/local.py, benchmarks) too."""
+    offenders = []
+    for folder in ("mer_tfx", "components", "pipeline", "benchmarks", "tests", "serving", "scripts"):
+        for path in sorted((REPO_ROOT / folder).rglob("*.py")):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if SYS_PATH_EDIT.search(line.split("#")[0]):
+                    offenders.append(f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
