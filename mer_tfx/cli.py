@@ -36,12 +36,14 @@ class Command:
         help: the one-line help.
         log_folder_option: the option naming the folder the log goes into (the
             command's output folder); None: the default output folder.
+        option_names_a_file: the option names an output file; the log goes beside it.
         quiet: whether the libraries' output goes to a log file.
     """
 
     module: str
     help: str
     log_folder_option: str | None = None
+    option_names_a_file: bool = False
     quiet: bool = True
 
 
@@ -54,7 +56,8 @@ COMMANDS = {
     "predict": Command("mer_tfx.commands.predict",
                        "predict valence/arousal/quadrant for audio files"),
     "score": Command("mer_tfx.commands.score",
-                     "score a catalog of songs with a pushed model (Beam; Parquet or CSV)"),
+                     "score a catalog of songs with a pushed model (Beam; Parquet or CSV)",
+                     "--out", option_names_a_file=True),
     "experiment": Command("mer_tfx.commands.experiment",
                           "run the paper's cross-validation protocol", "--out"),
 }
@@ -82,10 +85,12 @@ def log_file(name: str, rest: List[str]) -> Path | None:
     """Where `mer <name> <rest>` writes the libraries' output; None: to the terminal.
 
     The log is `<output folder>/mer-<name>.log`, the output folder read from the
-    command's own option before its module (and TensorFlow) is imported.
+    command's own option before its module (and TensorFlow) is imported. None when
+    the caller rebound `sys.stdout`/`sys.stderr` (a test capturing them, an embedding
+    program): then everything goes there, as the caller asked.
     """
     command = COMMANDS[name]
-    if not command.quiet or {"-h", "--help"} & set(rest):
+    if not command.quiet or {"-h", "--help"} & set(rest) or not console.std_is_fds():
         return None
     folder = None
     if command.log_folder_option:
@@ -93,6 +98,8 @@ def log_file(name: str, rest: List[str]) -> Path | None:
         pre.add_argument(command.log_folder_option, dest="folder")
         known, _ = pre.parse_known_args(rest)
         folder = known.folder
+        if folder and command.option_names_a_file:
+            folder = Path(folder).parent
     return Path(folder or default_output()).expanduser() / f"mer-{name}.log"
 
 
@@ -125,7 +132,8 @@ def _run(name: str, rest: List[str], log: Path | None) -> int:
         with console.ProjectWarnings(name).attached():
             return int(module.run(args) or 0)
     except MerTfxError as error:
-        traceback.print_exc()  # into the log, when there is one
+        if log is not None:
+            traceback.print_exc()  # into the log
         console.say(f"mer {name}: error: {error}")
         return 1
     except KeyboardInterrupt:

@@ -72,6 +72,15 @@ def log_path() -> Path | None:
     return _LOG_PATH
 
 
+def std_is_fds() -> bool:
+    """Whether `sys.stdout` and `sys.stderr` write to file descriptors 1 and 2 (not
+    rebound by a caller, e.g. a test capturing them), so `libraries_to_log` may move them."""
+    try:
+        return sys.stdout.fileno() == 1 and sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def is_console_line(line: str) -> bool:
     """Whether `line` (one line, or one carriage-return frame of a bar) has a project shape."""
     return _FORMAT.fullmatch(_ANSI.sub("", line).rstrip()) is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+from mer_tfx import console
 from mer_tfx.experiment.protocol import HEADS, TARGETS, VARIANTS
 
 
@@ -55,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start over instead of reusing finished rows in OUT/results.csv")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show what TensorFlow prints (always in the log file "
+                        "OUT/mer-experiment.log)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,23 +80,26 @@ def run(args: argparse.Namespace) -> int:
         mixed_precision=args.mixed_precision, cache_dir=args.cache_dir,
         resume=not args.no_resume, plots=not args.no_plots, progress=not args.no_progress,
         workers=args.jobs)
-    print(f"\nresults:   {result.results_csv}")
-    print(f"report:    {result.report_md}")
-    print(f"config:    {result.config_json}")
+    out = console.out()  # the summary; the libraries' output is in the log
+    print(f"\nresults:   {result.results_csv}", file=out)
+    print(f"report:    {result.report_md}", file=out)
+    print(f"config:    {result.config_json}", file=out)
     for path in result.plots:
-        print(f"plot:      {path}")
+        print(f"plot:      {path}", file=out)
     if result.skipped:
-        print(f"skipped {len(result.skipped)} file(s) or song(s):")
+        print(f"skipped {len(result.skipped)} file(s) or song(s):", file=out)
         for name, reason in result.skipped[:20]:
-            print(f"  {name}: {reason}")
+            print(f"  {name}: {reason}", file=out)
         if len(result.skipped) > 20:
-            print(f"  ... and {len(result.skipped) - 20} more (see config.json)")
-    print("\nAccuracy and F1, mean ± std over folds x rounds (%):\n")
-    print(report.performance_table(result.rows))
+            print(f"  ... and {len(result.skipped) - 20} more (see config.json)", file=out)
+    print("\nAccuracy and F1, mean ± std over folds x rounds (%):\n", file=out)
+    print(report.performance_table(result.rows), file=out)
     if args.run_folds is not None and args.run_folds < args.folds:
         print(f"\nEstimated training time of all {args.folds} folds x {args.rounds} round(s), "
-              f"from the {args.run_folds} fold(s) run (features cached):")
+              f"from the {args.run_folds} fold(s) run (features cached):", file=out)
         for setting, seconds in estimate_seconds(
                 result.rows, folds=args.folds, rounds=args.rounds).items():
-            print(f"  {setting}: {seconds / 60:.1f} min")
+            print(f"  {setting}: {seconds / 60:.1f} min", file=out)
+    if console.log_path() is not None:
+        console.say(f"mer experiment: what the libraries printed is in {console.log_path()}")
     return 0

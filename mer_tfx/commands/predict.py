@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+
+from mer_tfx import console
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="REST body: base64 16-bit WAV (default, ~10x smaller) or JSON float lists",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show what TensorFlow prints (always in the log file "
+                        "<output folder>/mer-predict.log)")
     parser.add_argument(
         "--timeline", action="store_true", help="analyse each song in windows over time"
     )
@@ -60,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         predict_files,
     )
 
+    out = console.out()  # the results; the libraries' output is in the log
     if args.plot and not args.timeline:
         raise ParameterError(f"--plot needs --timeline. Received: --plot {args.plot}")
     model = open_model(
@@ -76,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 by_path = {r.path: r.to_dict() for r in results}
                 by_path.update({path: {"file": path, "error": reason} for path, reason in failures})
-                print(json.dumps([by_path[str(f)] for f in args.files], indent=2))
+                print(json.dumps([by_path[str(f)] for f in args.files], indent=2), file=out)
             elif results:
-                print(format_table(results))
+                print(format_table(results), file=out)
         else:
             from mer_tfx.serve.timeline import analyse_timeline, format_timeline, plot_timeline
 
@@ -104,18 +109,18 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 timelines.append(timeline)
                 if args.plot:
-                    out = plot_timeline(
+                    plot = plot_timeline(
                         timeline, path=_plot_path(args.plot, str(path), len(args.files) > 1)
                     )
-                    print(f"wrote {out}", file=sys.stderr)
+                    console.say(f"mer predict: wrote {plot}")
             if args.json:
                 by_path = {t.path: t.to_dict() for t in timelines}
                 by_path.update({path: {"file": path, "error": reason} for path, reason in failures})
-                print(json.dumps([by_path[str(f)] for f in args.files], indent=2))
+                print(json.dumps([by_path[str(f)] for f in args.files], indent=2), file=out)
             else:
-                print("\n\n".join(format_timeline(t) for t in timelines))
+                print("\n\n".join(format_timeline(t) for t in timelines), file=out)
     finally:
         model.close()
     for path, reason in failures:
-        print(f"mer predict: skipped {path}: {reason}", file=sys.stderr)
+        console.say(f"mer predict: skipped {path}: {reason}")
     return 1 if failures else 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 
+from mer_tfx import console
+from mer_tfx.contract import MODEL_NAME
 from mer_tfx.serve.rest_server import DEFAULT_MAX_REQUEST_BYTES
 
 
@@ -21,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a TF Serving models.config (model_config_list) to serve several models",
     )
     parser.add_argument(
-        "--model-name", default="mer", help="name in the URLs /v1/models/<name> (default: mer)"
+        "--model-name",
+        default=MODEL_NAME,
+        help=f"name in the URLs /v1/models/<name> (default: {MODEL_NAME})",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)"
@@ -45,20 +48,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=2, help="predictions run at once (default: 2)"
     )
     parser.add_argument("--quiet", action="store_true", help="do not log one line per request")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show what TensorFlow prints (always in the log file "
+                        "<output folder>/mer-serve.log)")
 
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _request_lines(*, quiet: bool) -> logging.Handler:
+    """Shows the server's INFO lines (one per request) on the console, and returns the
+    handler. Its warnings and errors reach the console through `console.ProjectWarnings`
+    (attached by the command line); the libraries' records stay in the log."""
+    handler = logging.StreamHandler(console.stream())
+    handler.setFormatter(logging.Formatter("mer serve: %(asctime)s %(message)s", "%H:%M:%S"))
+    handler.addFilter(lambda record: record.levelno < logging.WARNING)
+    logger = logging.getLogger("mer_tfx.serve")
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.addHandler(handler)
+    return handler
+
+
 def run(args: argparse.Namespace) -> int:
     from mer_tfx.serve.rest_server import RestServer, model_configs_from_args
 
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    requests = _request_lines(quiet=args.quiet)
     models = model_configs_from_args(
         model_name=args.model_name,
         model_base_path=args.model_base_path,
@@ -80,18 +95,22 @@ def run(args: argparse.Namespace) -> int:
         ValueError
     ):  # not the main thread (e.g. run from a test); Ctrl-C handling is the caller's
         pass
+    out = console.out()  # where to reach the server: the command's result
     for name, manager in server.managers.items():
         versions = manager.served_versions()
         state = f"versions {versions}" if versions else "no version yet (waiting for a push)"
-        print(f"model {name!r} from {manager.config.base_path}: {state}")
-        print(f"  status:   GET  {server.url}/v1/models/{name}")
-        print(f"  metadata: GET  {server.url}/v1/models/{name}/metadata")
-        print(f"  predict:  POST {server.url}/v1/models/{name}:predict")
-    print("Ctrl-C to stop.", flush=True)
+        print(f"model {name!r} from {manager.config.base_path}: {state}", file=out)
+        print(f"  status:   GET  {server.url}/v1/models/{name}", file=out)
+        print(f"  metadata: GET  {server.url}/v1/models/{name}/metadata", file=out)
+        print(f"  predict:  POST {server.url}/v1/models/{name}:predict", file=out)
+    print("Ctrl-C to stop.", file=out, flush=True)
+    if console.log_path() is not None:
+        console.say(f"mer serve: what TensorFlow prints is in {console.log_path()}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        print("stopping", file=sys.stderr)
+        console.say("mer serve: stopping")
     finally:
         server.shutdown()
+        logging.getLogger("mer_tfx.serve").removeHandler(requests)
     return 0
