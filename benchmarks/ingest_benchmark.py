@@ -1,20 +1,28 @@
-"""Ingestion speed: AudioExampleGen + LogMelTransform vs a plain librosa loop.
+"""Ingestion speed: AudioExampleGen + LogMelTransform, one worker and N, vs a plain librosa loop.
 
 Takes the first N clips of a 4Q folder (N/4 per quadrant, listed in a temporary
-manifest: the audio is not copied), then in the same process
+manifest: the audio is not copied), then in the same process, on the same clips,
 
-1. runs the two TFX executors (Beam DirectRunner) end to end: decode, resample,
+1. runs the two components end to end with LocalDagRunner (decode, resample,
    loop/cut to 30 s, write waveform Examples, segment, log-mel, write log-mel
-   Examples;
-2. runs the paper's loop: `librosa.load` + `librosa.feature.melspectrogram` per
+   Examples) under Beam's DirectRunner: in one process
+   (`--direct_running_mode=in_memory`), then with the pipeline's parallel default
+   (`pipeline.beam_args.local_parallel_args`: `multi_processing` over the machine's
+   cores), then with as many threads (`multi_threading`, for comparison);
+2. times what multi-processing pays before any clip: starting the worker processes
+   and importing TensorFlow and the components there, once per component;
+3. runs the paper's loop: `librosa.load` + `librosa.feature.melspectrogram` per
    segment + log10(S + 1);
 
-and prints clips/second for both, plus the largest difference between their
-log-mel outputs on the same clips.
+and prints clips/second for each, the speed-ups, and the largest difference between
+the pipeline's and librosa's log-mels (the runs with several workers must equal the
+one-worker run exactly).
 
 Usage:
     .venv/bin/python benchmarks/ingest_benchmark.py [--data ../shared/data/4q]
-        [--clips 40] [--preset 4q-5s] [--beam-arg=--direct_num_workers=2 ...]
+        [--clips 40] [--preset 4q-5s] [--workers N] [--beam-arg=ARG ...]
+
+`--beam-arg` adds Beam options to every pipeline run (after the mode's own).
 """
 
 from __future__ import annotations
@@ -56,58 +64,68 @@ def write_manifest(data: Path, clips: int, out: Path) -> Path:
 
 
 def run_pipeline(manifest: Path, preset, out: Path, beam_args):
-    from tfx.components.example_gen import utils as example_gen_utils
-    from tfx.dsl.components.base import base_beam_executor
-    from tfx.proto import example_gen_pb2
-    from tfx.types import standard_artifacts
-    from tfx.utils import proto_utils
+    """Runs AudioExampleGen -> LogMelTransform with LocalDagRunner, both with `beam_args`.
 
-    from components.audio_example_gen import component as gen_component
-    from components.audio_example_gen import executor as gen_executor
-    from components.log_mel_transform import executor as mel_executor
+    Returns:
+        (log-mel Examples uri, seconds of the run).
+    """
+    from tfx import v1 as tfx
 
-    context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=beam_args)
-    raw = standard_artifacts.Examples()
-    raw.uri = str(out / "raw")
-    mel = standard_artifacts.Examples()
-    mel.uri = str(out / "log_mel")
+    from components import AudioExampleGen, LogMelTransform
+
+    example_gen = AudioExampleGen(str(manifest), preset=preset)
+    transform = LogMelTransform(examples=example_gen.outputs["examples"], preset=preset)
+    for component in (example_gen, transform):
+        component.with_beam_pipeline_args(list(beam_args))
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="ingest-benchmark",
+        pipeline_root=str(out),
+        components=[example_gen, transform],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(out / "metadata.sqlite")
+        ),
+        enable_cache=False,
+    )
     start = time.perf_counter()
-    gen_executor.Executor(context).Do(
-        {},
-        {"examples": [raw]},
-        {
-            "input_base": str(manifest),
-            "input_config": proto_utils.proto_to_json(
-                example_gen_utils.make_default_input_config()
-            ),
-            "output_config": proto_utils.proto_to_json(gen_component.default_output_config()),
-            "custom_config": proto_utils.proto_to_json(
-                gen_executor.make_custom_config(preset=preset)
-            ),
-            "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
-            "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-        },
-    )
-    middle = time.perf_counter()
-    mel_executor.Executor(context).Do(
-        {mel_executor.WAVEFORM_EXAMPLES_KEY: [raw]},
-        {mel_executor.EXAMPLES_KEY: [mel]},
-        {mel_executor.PRESET_KEY: preset.name},
-    )
-    end = time.perf_counter()
-    return mel.uri, middle - start, end - middle
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    seconds = time.perf_counter() - start
+    (uri,) = glob.glob(str(out / "LogMelTransform" / "examples" / "*"))
+    return uri, seconds
+
+
+def worker_startup_seconds(beam_args) -> float:
+    """Wall time of a Beam pipeline that only makes every worker import the components.
+
+    It is what a multi-processing executor pays before its first clip: starting the
+    worker processes, which import Beam, TensorFlow and the executors' modules.
+    """
+    import importlib
+
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    start = time.perf_counter()
+    with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
+        _ = (
+            pipeline
+            | beam.Create(["components.log_mel_transform.executor"] * 16)
+            | beam.Reshuffle()
+            | beam.Map(lambda name: importlib.import_module(name).__name__)
+        )
+    return time.perf_counter() - start
 
 
 def read_log_mels(uri: str, features):
     import tensorflow as tf
 
     from components import example_codec
+    from mer_tfx import contract
 
     out = {}
     files = glob.glob(os.path.join(uri, "Split-*", "*.gz"))
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         example = tf.train.Example.FromString(record.numpy())
-        song = example.features.feature["audio_path"].bytes_list.value[0].decode()
+        song = example.features.feature[contract.AUDIO_PATH].bytes_list.value[0].decode()
         out[song] = example_codec.float_values(example.features.feature["log_mel"]).reshape(
             features.num_segments, features.num_frames, features.n_mels
         )
@@ -146,50 +164,92 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=default_data(), help="a 4Q folder")
     parser.add_argument("--clips", type=int, default=40)
     parser.add_argument("--preset", default="4q-5s")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="workers of the parallel runs (default: the machine's cores, as the pipeline)",
+    )
     parser.add_argument("--beam-arg", action="append", default=[], help="a Beam pipeline argument")
     args = parser.parse_args(argv)
 
-    # Imports first, so that neither timing includes them.
+    # Imports first, so that no timing includes them.
     import librosa  # noqa: F401
+    import numpy as np
     import tensorflow  # noqa: F401
-    from tfx.components.example_gen import utils  # noqa: F401
+    from tfx import v1  # noqa: F401
 
-    import components.audio_example_gen.executor  # noqa: F401
+    import components  # noqa: F401
     import components.log_mel_transform.executor  # noqa: F401
     from mer_tfx import presets
+    from pipeline import beam_args as pipeline_beam_args
 
     preset = presets.resolve(args.preset)
     features = preset.features
+    parallel = pipeline_beam_args.local_parallel_args(args.workers)
+    if not parallel:
+        raise SystemExit(f"--workers must be at least 2. Received: {args.workers}")
+    modes = [
+        ("1 worker (in_memory)", ["--direct_running_mode=in_memory"]),
+        (f"{args.workers} workers (multi_processing, the pipeline's default)", parallel),
+        (
+            f"{args.workers} workers (multi_threading)",
+            ["--direct_running_mode=multi_threading", f"--direct_num_workers={args.workers}"],
+        ),
+    ]
+    results = {}
     with tempfile.TemporaryDirectory(prefix="mer-ingest-") as tmp:
         manifest = write_manifest(args.data, args.clips, Path(tmp))
         with open(manifest) as handle:
             paths = [row["path"] for row in csv.DictReader(handle)]
         n = len(paths)
-        print(f"{n} clips from {args.data}, preset {preset.name}, load average {os.getloadavg()}")
-
-        cpu = time.process_time()
-        uri, t_gen, t_mel = run_pipeline(manifest, preset, Path(tmp), args.beam_arg)
-        cpu_pipeline = time.process_time() - cpu
-        pipeline_out = read_log_mels(uri, features)
-        start, cpu = time.perf_counter(), time.process_time()
+        print(
+            f"{n} clips from {args.data}, preset {preset.name}, {os.cpu_count()} CPUs, "
+            f"load average {tuple(round(x, 2) for x in os.getloadavg())}",
+            flush=True,
+        )
+        for index, (name, mode_args) in enumerate(modes):
+            out = Path(tmp) / f"run{index}"
+            uri, seconds = run_pipeline(manifest, preset, out, mode_args + args.beam_arg)
+            results[name] = (read_log_mels(uri, features), seconds)
+            print(
+                f"pipeline, {name}: {len(results[name][0])} clips in {seconds:.1f} s = "
+                f"{n / seconds:.2f} clips/s",
+                flush=True,
+            )
+        startup = worker_startup_seconds(parallel + args.beam_arg)
+        print(
+            f"multi_processing start-up (workers start and import TF + the components), "
+            f"paid by each of the two components: {startup:.1f} s",
+            flush=True,
+        )
+        start = time.perf_counter()
         reference = librosa_loop(paths, features)
         t_librosa = time.perf_counter() - start
-        cpu_librosa = time.process_time() - cpu
-
-    t_pipeline = t_gen + t_mel
-    print(
-        f"pipeline (AudioExampleGen + LogMelTransform, DirectRunner {args.beam_arg or 'defaults'}): "
-        f"{len(pipeline_out)} clips in {t_pipeline:.1f} s = {len(pipeline_out) / t_pipeline:.2f} clips/s "
-        f"(ExampleGen {t_gen:.1f} s, LogMelTransform {t_mel:.1f} s; "
-        f"{cpu_pipeline:.1f} s CPU in this process)"
-    )
     print(
         f"librosa loop (load + melspectrogram per segment): {n} clips in {t_librosa:.1f} s = "
-        f"{n / t_librosa:.2f} clips/s ({cpu_librosa:.1f} s CPU)"
+        f"{n / t_librosa:.2f} clips/s",
+        flush=True,
     )
-    import numpy as np
 
-    diffs = [np.abs(pipeline_out[p] - reference[p]).max() for p in paths if p in pipeline_out]
+    one = modes[0][0]
+    t_one = results[one][1]
+    for name, _ in modes[1:]:
+        out, total = results[name]
+        same = out.keys() == results[one][0].keys() and all(
+            np.array_equal(out[p], results[one][0][p]) for p in out
+        )
+        net = total - 2 * startup
+        print(
+            f"{name}: {t_one / total:.2f}x one worker, {t_librosa / total:.2f}x the librosa loop"
+            + (
+                f"; without the start-up {n / net:.2f} clips/s = {t_one / net:.2f}x one worker"
+                if "multi_processing" in name and net > 0
+                else ""
+            )
+            + f"; log-mels {'identical to' if same else 'DIFFERENT from'} one worker's"
+        )
+    diffs = [np.abs(results[one][0][p] - reference[p]).max() for p in paths if p in results[one][0]]
     if diffs:
         print(
             f"log-mel difference pipeline vs librosa (decoders/resamplers differ): "

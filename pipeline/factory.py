@@ -24,7 +24,7 @@ from typing import Dict, List, Union
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from pipeline import configs
+from pipeline import beam_args, configs
 
 _HERE = Path(__file__).resolve().parent
 # The Trainer's and the Tuner's functions, named by module path: the package is
@@ -122,6 +122,7 @@ def create_pipeline(
     f1_threshold: float = configs.F1_THRESHOLD,
     seed: int = 0,
     beam_pipeline_args: List[str] | None = None,
+    ingest_workers: int | None = None,
     enable_cache: bool = True,
     example_gen_kwargs: Dict | None = None,
 ) -> tfx.dsl.Pipeline:
@@ -143,7 +144,12 @@ def create_pipeline(
         f1_threshold: lowest F1 score (each of valence, arousal) that blesses.
         seed: training seed.
         beam_pipeline_args: Beam options of ExampleGen, the transform and the Evaluator,
-            e.g. ["--direct_running_mode=multi_processing", "--direct_num_workers=4"].
+            e.g. ["--runner=FlinkRunner", ...] (`pipeline.beam_args`, docs/scale.md).
+            Unless they set the runner or the DirectRunner's mode or workers, the
+            ExampleGen and the transform run multi-process over the machine's cores.
+        ingest_workers: those worker processes: None = this machine's cores
+            (`os.cpu_count()`), 0 = the cores of the machine that runs them, 1 = one
+            process.
         enable_cache: reuse the outputs of components whose inputs did not change.
         example_gen_kwargs: extra keyword arguments of AudioExampleGen.
 
@@ -165,6 +171,11 @@ def create_pipeline(
         input_base=str(data_root), preset=preset, **(example_gen_kwargs or {})
     )
     transform = LogMelTransform(examples=example_gen.outputs["examples"], preset=preset)
+    # Ingest runs on all cores by default; the user's runner/mode/worker args replace that.
+    ingest_args = beam_args.ingest_beam_args(beam_pipeline_args or [], workers=ingest_workers)
+    if ingest_args:
+        example_gen.with_beam_pipeline_args(ingest_args)
+        transform.with_beam_pipeline_args(ingest_args)
     examples = transform.outputs["examples"]
     components = [example_gen, transform]
 
