@@ -4,133 +4,138 @@ Every path that turns audio into model input — the Keras layers, the Beam
 transform in the pipeline, the serving signatures and the experiment runner —
 calls these functions, so training and serving compute identical features.
 
+They use `keras.ops` only, so they run on every Keras backend (TensorFlow, JAX,
+PyTorch). On the TensorFlow backend `keras.ops` emits core TensorFlow ops, so
+inside a `tf.function` they make the graph that stock TF Serving runs. Keras is
+imported when a function is first called: numpy-only callers (audio loading, the
+REST client's `loop_to_length_np`) never pay for it.
+
 The log-mel spectrogram reproduces what the paper computed with librosa:
 ``np.log10(librosa.feature.melspectrogram(y, sr, n_fft, hop_length, n_mels) + 1).T``
 i.e. a centred STFT (zero padding of n_fft // 2 at both ends, librosa >= 0.10),
-a periodic Hann window, the power spectrum, librosa's Slaney-style mel
-filterbank (kept here as a constant matrix) and log10(S + 1). Only core
-TensorFlow ops are used, so the graph runs in stock TF Serving.
+a periodic Hann window, the power spectrum, librosa's Slaney mel filterbank
+(taken from `librosa.filters.mel` as a constant matrix) and log10(S + 1).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from mer_tfx.errors import ParameterError
 from mer_tfx.presets import FeatureConfig
 
-if TYPE_CHECKING:  # TensorFlow is imported inside the TF functions: numpy-only
-    import tensorflow as tf  # callers (audio loading, the REST client) never pay for it.
+# (sample_rate, n_fft, n_mels) -> float32 [n_fft // 2 + 1, n_mels].
+_FILTERBANKS: Dict[Tuple[int, int, int], np.ndarray] = {}
+
+
+def _ops():
+    from keras import ops
+
+    return ops
 
 
 def _check_positive_int(name: str, value) -> None:
-    if not isinstance(value, (int, np.integer)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ParameterError(f"{name} must be a positive integer. Received: {name}={value!r}")
 
 
-def _hz_to_mel(frequencies: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale (librosa's default, htk=False)."""
-    frequencies = np.asanyarray(frequencies, dtype=np.float64)
-    f_sp = 200.0 / 3
-    mels = frequencies / f_sp
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    log_region = frequencies >= min_log_hz
-    mels = np.where(
-        log_region,
-        min_log_mel + np.log(np.maximum(frequencies, min_log_hz) / min_log_hz) / logstep,
-        mels,
-    )
-    return mels
-
-
-def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
-    mels = np.asanyarray(mels, dtype=np.float64)
-    f_sp = 200.0 / 3
-    freqs = f_sp * mels
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    return np.where(mels >= min_log_mel, min_log_hz * np.exp(logstep * (mels - min_log_mel)), freqs)
+def _check_filterbank_args(sample_rate, n_fft, n_mels) -> Tuple[int, int, int]:
+    _check_positive_int("sample_rate", sample_rate)
+    _check_positive_int("n_fft", n_fft)
+    _check_positive_int("n_mels", n_mels)
+    return int(sample_rate), int(n_fft), int(n_mels)
 
 
 def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int = 128) -> np.ndarray:
     """librosa's Slaney-normalised mel filterbank, transposed for right-multiplication.
 
-    Equals ``librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).T``
-    (fmin 0, fmax sample_rate / 2, htk=False, norm="slaney").
+    ``librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).T`` (fmin 0,
+    fmax sample_rate / 2, htk=False, norm="slaney"), computed once per setting
+    and process. A machine without librosa (the JAX GPU run) hands the matrix
+    in once with `set_mel_filterbank`.
 
     Returns:
-        float32 [n_fft // 2 + 1, n_mels].
+        float32 [n_fft // 2 + 1, n_mels] (a read-only array: it is shared).
     """
-    _check_positive_int("sample_rate", sample_rate)
-    _check_positive_int("n_fft", n_fft)
-    _check_positive_int("n_mels", n_mels)
-    fft_freqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sample_rate)
-    mel_points = _mel_to_hz(
-        np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2.0), n_mels + 2)
-    )
-    fdiff = np.diff(mel_points)
-    ramps = np.subtract.outer(mel_points, fft_freqs)
-    weights = np.zeros((n_mels, len(fft_freqs)), dtype=np.float64)
-    for i in range(n_mels):
-        lower = -ramps[i] / fdiff[i]
-        upper = ramps[i + 2] / fdiff[i + 1]
-        weights[i] = np.maximum(0, np.minimum(lower, upper))
-    enorm = 2.0 / (mel_points[2 : n_mels + 2] - mel_points[:n_mels])
-    weights *= enorm[:, np.newaxis]
-    return weights.T.astype(np.float32)
+    key = _check_filterbank_args(sample_rate, n_fft, n_mels)
+    weights = _FILTERBANKS.get(key)
+    if weights is None:
+        import librosa
+
+        weights = librosa.filters.mel(sr=key[0], n_fft=key[1], n_mels=key[2]).T
+        weights = np.ascontiguousarray(weights, dtype=np.float32)
+        weights.setflags(write=False)
+        _FILTERBANKS[key] = weights
+    return weights
+
+
+def set_mel_filterbank(
+    weights: np.ndarray, *, sample_rate: int, n_fft: int, n_mels: int = 128
+) -> None:
+    """Makes `mel_filterbank(...)` return `weights` for this setting, without librosa.
+
+    For a process that cannot import librosa: the matrix is computed where
+    librosa is (`mel_filterbank`) and shipped with the data.
+
+    Args:
+        weights: [n_fft // 2 + 1, n_mels] as `mel_filterbank` returns it.
+    """
+    key = _check_filterbank_args(sample_rate, n_fft, n_mels)
+    weights = np.array(weights, dtype=np.float32)
+    if weights.shape != (key[1] // 2 + 1, key[2]):
+        raise ParameterError(
+            f"weights must have shape {(key[1] // 2 + 1, key[2])} for n_fft={key[1]}, "
+            f"n_mels={key[2]}. Received: weights.shape={weights.shape}"
+        )
+    weights.setflags(write=False)
+    _FILTERBANKS[key] = weights
 
 
 def log_mel_spectrogram(
-    waveform: tf.Tensor,
+    waveform,
     *,
     sample_rate: int,
     n_fft: int,
     hop_length: int,
     n_mels: int = 128,
-) -> tf.Tensor:
+):
     """The paper's log-mel spectrogram: log10(mel power spectrogram + 1), frames × mels.
 
     Args:
-        waveform: float32 [..., samples]; any number of leading batch dimensions.
+        waveform: float32 [..., samples], a tensor of the Keras backend or a
+            NumPy array; any number of leading batch dimensions.
         sample_rate: sample rate of `waveform` in Hz.
         n_fft: FFT window length.
         hop_length: samples between frames.
         n_mels: mel bands. Defaults to 128.
 
     Returns:
-        float32 [..., 1 + samples // hop_length, n_mels].
+        float32 [..., 1 + samples // hop_length, n_mels], a backend tensor.
     """
-    import tensorflow as tf
-
+    ops = _ops()
     _check_positive_int("hop_length", hop_length)
-    weights = tf.constant(mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels))
-    waveform = tf.convert_to_tensor(waveform, dtype=tf.float32)
-    pad = n_fft // 2
-    rank = waveform.shape.rank
-    if rank is None:
-        raise ParameterError("waveform must have a known rank.")
-    paddings = [[0, 0]] * (rank - 1) + [[pad, pad]]
-    padded = tf.pad(waveform, paddings)
-    stft = tf.signal.stft(
-        padded,
-        frame_length=n_fft,
-        frame_step=hop_length,
-        fft_length=n_fft,
-        window_fn=tf.signal.hann_window,
-        pad_end=False,
+    weights = ops.convert_to_tensor(
+        mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels), dtype="float32"
     )
-    power = tf.math.square(tf.math.real(stft)) + tf.math.square(tf.math.imag(stft))
-    mel = tf.tensordot(power, weights, axes=1)
-    mel.set_shape(power.shape[:-1].concatenate([n_mels]))
-    return tf.math.log(mel + 1.0) / tf.math.log(tf.constant(10.0, tf.float32))
+    waveform = ops.cast(waveform, "float32")
+    rank = len(waveform.shape)
+    if rank == 0:
+        raise ParameterError("waveform must have a samples axis. Received: a scalar")
+    # librosa >= 0.10 centres frames with zeros (pad_mode="constant");
+    # keras.ops.stft's own centring reflects, so pad here and stft uncentred.
+    pad = n_fft // 2
+    padded = ops.pad(waveform, [[0, 0]] * (rank - 1) + [[pad, pad]])
+    real, imag = ops.stft(padded, n_fft, hop_length, n_fft, window="hann", center=False)
+    power = ops.square(real) + ops.square(imag)
+    # tensordot (a reshape and one 2-D product), not matmul: TF 2.16's broadcasting
+    # BatchMatMulV2 of [b, s, frames, bins] by [bins, mels] crashes on the CPU.
+    mel = ops.tensordot(power, weights, axes=1)
+    return ops.log10(mel + 1.0)
 
 
-def log_mel_for(waveform: tf.Tensor, features: FeatureConfig) -> tf.Tensor:
+def log_mel_for(waveform, features: FeatureConfig):
     """`log_mel_spectrogram` with the settings of a preset's `FeatureConfig`."""
     return log_mel_spectrogram(
         waveform,
@@ -141,33 +146,37 @@ def log_mel_for(waveform: tf.Tensor, features: FeatureConfig) -> tf.Tensor:
     )
 
 
-def loop_to_length(waveform: tf.Tensor, *, num_samples: int) -> tf.Tensor:
+def loop_to_length(waveform, *, num_samples: int):
     """Repeats a clip from its start until it is `num_samples` long, or cuts it.
 
     The paper pads clips shorter than 30 s "by repeating themselves from the start
     to the end" and keeps the first 30 s of longer ones.
 
     Args:
-        waveform: float32 [..., samples] with samples >= 1.
+        waveform: float32 [..., samples] with samples >= 1; samples may be
+            unknown until run time (a TensorFlow graph input).
         num_samples: length of the result.
 
     Returns:
         float32 [..., num_samples].
     """
-    import tensorflow as tf
-
+    ops = _ops()
     _check_positive_int("num_samples", num_samples)
-    waveform = tf.convert_to_tensor(waveform, dtype=tf.float32)
-    length = tf.shape(waveform)[-1]
-    tf.debugging.assert_positive(length, message="waveform must have at least one sample")
-    repeats = (num_samples + length - 1) // length
-    rank = tf.rank(waveform)
-    multiples = tf.concat([tf.ones([rank - 1], tf.int32), [repeats]], axis=0)
-    tiled = tf.tile(waveform, multiples)
-    out = tiled[..., :num_samples]
-    if waveform.shape.rank is not None:
-        out.set_shape(waveform.shape[:-1].concatenate([num_samples]))
-    return out
+    waveform = ops.cast(waveform, "float32")
+    length = waveform.shape[-1]
+    if length == 0:
+        raise ParameterError("waveform must have at least one sample. Received: 0 samples")
+    if length is not None:
+        if length == num_samples:
+            return waveform
+        if length > num_samples:
+            return waveform[..., :num_samples]
+        repeats = -(-num_samples // length)
+        tiled = ops.tile(waveform, [1] * (len(waveform.shape) - 1) + [repeats])
+        return tiled[..., :num_samples]
+    # Length known only at run time: sample i of the result is sample i mod length.
+    length = ops.shape(waveform)[-1]
+    return ops.take(waveform, ops.arange(num_samples) % length, axis=-1)
 
 
 def loop_to_length_np(waveform: np.ndarray, *, num_samples: int) -> np.ndarray:
@@ -181,40 +190,35 @@ def loop_to_length_np(waveform: np.ndarray, *, num_samples: int) -> np.ndarray:
     return np.ascontiguousarray(tiled[..., :num_samples])
 
 
-def segment(waveform: tf.Tensor, *, segment_samples: int, num_segments: Optional[int] = None) -> tf.Tensor:
+def segment(waveform, *, segment_samples: int, num_segments: Optional[int] = None):
     """Splits [..., samples] into contiguous, non-overlapping segments.
 
     Args:
         waveform: float32 [..., samples]; samples must be a multiple of
             `segment_samples` (loop or cut the clip first).
         segment_samples: samples per segment.
-        num_segments: expected number of segments, if known (sets the static shape).
+        num_segments: expected number of segments, if known (sets the static
+            shape when the number of samples is not).
 
     Returns:
         float32 [..., samples // segment_samples, segment_samples].
     """
-    import tensorflow as tf
-
+    ops = _ops()
     _check_positive_int("segment_samples", segment_samples)
-    waveform = tf.convert_to_tensor(waveform, dtype=tf.float32)
+    waveform = ops.cast(waveform, "float32")
     static_len = waveform.shape[-1]
     if static_len is not None and static_len % segment_samples:
         raise ParameterError(
             "The number of samples must be a multiple of segment_samples. Received: "
             f"samples={static_len}, segment_samples={segment_samples}"
         )
-    shape = tf.shape(waveform)
-    new_shape = tf.concat([shape[:-1], [-1, segment_samples]], axis=0)
-    out = tf.reshape(waveform, new_shape)
-    if waveform.shape.rank is not None:
-        n = num_segments if num_segments is not None else (
-            static_len // segment_samples if static_len is not None else None
-        )
-        out.set_shape(waveform.shape[:-1].concatenate([n, segment_samples]))
-    return out
+    if num_segments is None:
+        num_segments = -1 if static_len is None else static_len // segment_samples
+    leading = tuple(ops.shape(waveform)[:-1])
+    return ops.reshape(waveform, leading + (num_segments, segment_samples))
 
 
-def clip_to_log_mel_segments(waveform: tf.Tensor, features: FeatureConfig) -> tf.Tensor:
+def clip_to_log_mel_segments(waveform, features: FeatureConfig):
     """Whole feature path: loop/cut to the clip length, segment, log-mel.
 
     Args:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Union
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from mer_tfx import features, presets
 from mer_tfx.errors import ParameterError
@@ -22,9 +22,10 @@ class LogMelSpectrogram(keras.layers.Layer):
     It equals ``np.log10(librosa.feature.melspectrogram(y=y, sr=sample_rate,
     n_fft=n_fft, hop_length=hop_length, n_mels=n_mels) + 1).T`` (centred frames,
     periodic Hann window, power 2, Slaney mel filterbank) to about 1e-6. It has
-    no weights and uses only core TensorFlow ops (it runs in TF Serving and in
-    `tf.data.Dataset.map`). With the paper's presets (Table 1) every segment
-    gives 216 frames of 128 mels.
+    no weights and uses `keras.ops` only, so it runs on the TensorFlow, JAX and
+    PyTorch backends; on TensorFlow it emits core ops only (it runs in TF
+    Serving and in `tf.data.Dataset.map`). With the paper's presets (Table 1)
+    every segment gives 216 frames of 128 mels.
 
     Args:
         sample_rate: sample rate of the input waveform in Hz.
@@ -116,7 +117,7 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     def call(self, inputs):
         return features.log_mel_spectrogram(
-            tf.cast(inputs, tf.float32),
+            ops.cast(inputs, "float32"),
             sample_rate=self.sample_rate,
             n_fft=self.n_fft,
             hop_length=self.hop_length,

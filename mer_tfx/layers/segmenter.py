@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Union
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from mer_tfx import features, presets
 from mer_tfx.errors import ParameterError
@@ -127,7 +127,7 @@ class Segmenter(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        waveform = tf.cast(inputs, tf.float32)
+        waveform = ops.cast(inputs, "float32")
         if self.clip_samples is not None:
             waveform = features.loop_to_length(waveform, num_samples=self.clip_samples)
         return features.segment(
