@@ -22,13 +22,19 @@ brightness ranges touch) but remain learnable, and the same seed gives
 byte-identical files.
 
 Every run also contains, on purpose, `short_clips` clips shorter than the
-others (they exercise looping to 30 s) and `corrupt_files` files of garbage bytes
-that are listed in the annotations (they exercise the skipped-files report).
+others (they exercise looping to 30 s), `silent_clips` clips of digital silence
+(the pipeline's data validation reports them: RMS level and silence share out of
+the schema's bounds) and `corrupt_files` files of garbage bytes that are listed
+in the annotations (they exercise the skipped-files report). A silent clip stays
+a training example, labelled like any other: validation reports data, it does not
+filter it, so the run shows the anomaly and still finishes (the serving graph
+refuses silent input, so the model is never asked about one).
 
 Layout written (the same as the real 4Q dataset)::
 
     OUT_DIR/
       Q1/ Q2/ Q3/ Q4/SYN_<nnnn>.wav            16-bit PCM mono
+      Q?/SYN_SILENT_<nnn>.wav                  digital silence (deliberately)
       Q?/SYN_CORRUPT_<nnn>.wav                 garbage bytes (deliberately)
       panda_dataset_taffc_annotations.csv       Song,Quadrant
       panda_dataset_taffc_metadata.csv          Song,Artist,Title,Quadrant,GenresStr
@@ -343,6 +349,7 @@ def make_synthetic_4q(
     sample_rate: int = 22050,
     seed: int = 0,
     short_clips: int = 1,
+    silent_clips: int = 1,
     corrupt_files: int = 1,
 ) -> Path:
     """Writes a synthetic dataset in the 4Q dataset's layout.
@@ -356,6 +363,8 @@ def make_synthetic_4q(
         seed: the same seed writes byte-identical files. Defaults to 0.
         short_clips: how many of the clips last only 40 % of `seconds` (they
             exercise looping). Defaults to 1.
+        silent_clips: extra clips of `seconds` of digital silence, in Q3, Q4, Q1,
+            Q2 in turn (they exercise data validation). Defaults to 1.
         corrupt_files: extra files of garbage bytes, listed in the annotations
             (they exercise the skipped-files report). Defaults to 1.
 
@@ -367,6 +376,7 @@ def make_synthetic_4q(
     """
     clips_per_quadrant = _check_count("clips_per_quadrant", clips_per_quadrant, minimum=1)
     short_clips = _check_count("short_clips", short_clips, minimum=0)
+    silent_clips = _check_count("silent_clips", silent_clips, minimum=0)
     corrupt_files = _check_count("corrupt_files", corrupt_files, minimum=0)
     sample_rate = _check_count("sample_rate", sample_rate, minimum=1000)
     if short_clips > 4 * clips_per_quadrant:
@@ -404,6 +414,14 @@ def make_synthetic_4q(
             rows.append(
                 (song, quadrant, GENRES[index % 2], title, "short clip" if is_short else "")
             )
+    for k in range(silent_clips):
+        quadrant = QUADRANTS[(k + 2) % 4]
+        song = f"SYN_SILENT_{k:03d}"
+        silence = np.zeros(int(round(seconds * sample_rate)), np.float32)
+        soundfile.write(
+            str(out / quadrant / f"{song}.wav"), silence, sample_rate, subtype="PCM_16", format="WAV"
+        )
+        rows.append((song, quadrant, GENRES[k % 2], "silent clip (deliberate)", "silent"))
     garbage_rng = np.random.default_rng([int(seed), 99])
     for k in range(corrupt_files):
         quadrant = QUADRANTS[k % 4]
@@ -435,6 +453,7 @@ def make_synthetic_4q(
             sample_rate=sample_rate,
             seed=seed,
             short=[song for song, *_, note in rows if note == "short clip"],
+            silent=[song for song, *_, note in rows if note == "silent"],
             corrupt=[
                 f"{quadrant}/{song}.wav" for song, quadrant, *_, note in rows if note == "corrupt"
             ],
@@ -474,6 +493,7 @@ def _readme(
     sample_rate: int,
     seed: int,
     short: List[str],
+    silent: List[str],
     corrupt: List[str],
 ) -> str:
     return f"""{README_MARKER}
@@ -509,6 +529,8 @@ Deliberate defects
 ------------------
 Short clips ({len(short)}), {seconds * SHORT_CLIP_FRACTION:g} s instead of {seconds:g} s; they are
 repeated from their start to 30 s when loaded: {", ".join(short) or "none"}
+Silent clips ({len(silent)}), digital silence labelled like the others; the
+pipeline's data validation must report them: {", ".join(silent) or "none"}
 Corrupt files ({len(corrupt)}), garbage bytes listed in the annotations; loading
 them fails and they must appear in the skipped-files report: {", ".join(corrupt) or "none"}
 """

@@ -34,7 +34,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     a = make_synthetic_4q(tmp_path / "a", clips_per_quadrant=2, seconds=2.0, seed=7, short_clips=2)
     b = make_synthetic_4q(tmp_path / "b", clips_per_quadrant=2, seconds=2.0, seed=7, short_clips=2)
     files_a, files_b = _files(a), _files(b)
-    assert len(files_a) == 4 * 2 + 1 + 3  # clips, one corrupt file, two CSVs and the README
+    assert len(files_a) == 4 * 2 + 1 + 1 + 3  # clips, silent, corrupt, two CSVs and README
     assert files_a == files_b
     c = make_synthetic_4q(tmp_path / "c", clips_per_quadrant=2, seconds=2.0, seed=8, short_clips=2)
     files_c = _files(c)
@@ -46,7 +46,7 @@ def test_layout_is_read_as_4q_with_the_corrupt_file_as_a_record(dataset):
     index = read_dataset(dataset)
     assert index.layout == "4q"
     assert index.skipped == []  # read_dataset lists files; it does not decode them
-    assert index.quadrant_counts() == {"Q1": 5, "Q2": 4, "Q3": 4, "Q4": 4}
+    assert index.quadrant_counts() == {"Q1": 5, "Q2": 4, "Q3": 5, "Q4": 4}
     corrupt = [r for r in index.records if "CORRUPT" in r.song_id]
     assert [(r.song_id, r.quadrant) for r in corrupt] == [("SYN_CORRUPT_000", "Q1")]
     with pytest.raises(AudioLoadError, match="SYN_CORRUPT_000.wav"):
@@ -85,7 +85,7 @@ def test_readme_says_synthetic_and_lists_the_defects(dataset):
 def _clips_by_quadrant(root):
     out = {}
     for record in read_dataset(root).records:
-        if "CORRUPT" not in record.song_id:
+        if "CORRUPT" not in record.song_id and "SILENT" not in record.song_id:
             out.setdefault(record.quadrant, []).append(load_audio(record.path, sample_rate=RATE))
     return out
 
@@ -127,7 +127,7 @@ def test_high_valence_is_major_and_low_valence_is_minor(dataset):
     index = read_dataset(dataset)
     per_quadrant_index = {}
     for record in index.records:
-        if "CORRUPT" in record.song_id:
+        if "CORRUPT" in record.song_id or "SILENT" in record.song_id:
             continue
         i = per_quadrant_index.get(record.quadrant, 0)
         per_quadrant_index[record.quadrant] = i + 1
@@ -158,7 +158,9 @@ def test_tempo_ranges_follow_arousal():
 
 def test_rewriting_a_synthetic_dataset_replaces_it(tmp_path):
     root = make_synthetic_4q(tmp_path / "d", clips_per_quadrant=3, seconds=1.0)
-    make_synthetic_4q(root, clips_per_quadrant=1, seconds=1.0, short_clips=0, corrupt_files=0)
+    make_synthetic_4q(
+        root, clips_per_quadrant=1, seconds=1.0, short_clips=0, silent_clips=0, corrupt_files=0
+    )
     index = read_dataset(root)
     assert len(index.records) == 4 and index.skipped == []
 
@@ -177,6 +179,7 @@ def test_refuses_a_folder_with_other_files(tmp_path):
         ({"seconds": 0.0}, "seconds"),
         ({"short_clips": 5, "clips_per_quadrant": 1}, "short_clips"),
         ({"corrupt_files": -1}, "corrupt_files"),
+        ({"silent_clips": -1}, "silent_clips"),
         ({"sample_rate": 22050.5}, "sample_rate"),
     ],
 )
@@ -193,7 +196,16 @@ def test_mer_synth_command(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert str(out) in printed and "Q1=2" in printed and "Q1/SYN_CORRUPT_000.wav" in printed
-    assert read_dataset(out).quadrant_counts() == {"Q1": 2, "Q2": 1, "Q3": 1, "Q4": 1}
+    assert read_dataset(out).quadrant_counts() == {"Q1": 2, "Q2": 1, "Q3": 2, "Q4": 1}
     # Errors come back as exit code 1 with the message, not a traceback.
     assert main(["synth", str(out / "x"), "--clips-per-quadrant", "0"]) == 1
     assert "clips_per_quadrant" in capsys.readouterr().err
+
+
+def test_the_silent_clip_is_digital_silence_of_full_length_in_q3(dataset):
+    index = read_dataset(dataset)
+    silent = [r for r in index.records if "SILENT" in r.song_id]
+    assert [(r.song_id, r.quadrant) for r in silent] == [("SYN_SILENT_000", "Q3")]
+    clip = load_audio(silent[0].path, sample_rate=RATE)
+    assert clip.shape == (6 * RATE,) and not clip.any()
+    assert "SYN_SILENT_000" in (dataset / "README.txt").read_text()

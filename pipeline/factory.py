@@ -6,6 +6,8 @@
 - AudioExampleGen reads a 4Q / PMEmo / CSV-manifest folder into one tf.Example per
   song (train/eval split by song id).
 - LogMelTransform (Beam) adds the `log_mel` segments the model reads.
+- StatisticsGen, CuratedSchemaGen and ExampleValidator (TFDV) check the audio-level
+  features and labels against pipeline/schema/schema.pbtxt (`pipeline.data_validation`).
 - Tuner (optional) searches the stage-2 head's learning rate, units and dropout.
 - Trainer pretrains the convolutional autoencoder, trains the valence and the
   arousal heads on the frozen encoder and exports the serving SavedModel.
@@ -24,7 +26,7 @@ from typing import Dict, List, Union
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from pipeline import beam_args, configs
+from pipeline import beam_args, configs, data_validation
 
 _HERE = Path(__file__).resolve().parent
 # The Trainer's and the Tuner's functions, named by module path: the package is
@@ -177,7 +179,9 @@ def create_pipeline(
         example_gen.with_beam_pipeline_args(ingest_args)
         transform.with_beam_pipeline_args(ingest_args)
     examples = transform.outputs["examples"]
-    components = [example_gen, transform]
+    # TFDV on the audio-level features; anomalies are reported, they do not stop the run.
+    components = [example_gen, transform,
+                  *data_validation.validation_components(example_gen.outputs["examples"])]
 
     hyperparameters = None
     if enable_tuning:

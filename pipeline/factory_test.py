@@ -46,7 +46,8 @@ def test_create_pipeline_wires_every_component(tmp_path):
     )
     by_id = {c.id: c for c in pipe.components}
     assert set(by_id) == {
-        "AudioExampleGen", "LogMelTransform", "Tuner", "Trainer",
+        "AudioExampleGen", "LogMelTransform", "StatisticsGen", "CuratedSchemaGen",
+        "ExampleValidator", "Tuner", "Trainer",
         "latest_blessed_model_resolver", "Evaluator", "Pusher",
     }
     trainer = by_id["Trainer"]
