@@ -96,8 +96,9 @@ def summary_lines(outputs: Iterable[Mapping[str, Sequence[str]]]) -> List[str]:
         outputs: each component's {output key: artifact URIs} (MLMD, newest run).
 
     Returns:
-        [] when the pipeline ran no validation; otherwise a heading and one line
-        per anomaly or one-class label, or a line saying there is none.
+        [] when the pipeline ran no validation; otherwise a heading (the shapes
+        of `mer_tfx.console.LINE_FORMATS`) and one row per anomaly or one-class
+        label, or a row saying there is none.
     """
     outputs = list(outputs)
     anomalies = [uri for o in outputs for uri in o.get(ANOMALIES_KEY, [])]
@@ -107,5 +108,6 @@ def summary_lines(outputs: Iterable[Mapping[str, Sequence[str]]]) -> List[str]:
     found = [line for uri in anomalies for line in anomaly_lines(uri)]
     found += [line for uri in statistics for line in one_class_lines(uri)]
     if not found:
-        return ["data validation: no anomaly"]
-    return [f"data validation: {len(found)} anomal{'y' if len(found) == 1 else 'ies'}", *found]
+        return ["=== data validation ===", "  no anomaly in the audio-level features and labels"]
+    count = f"{len(found)} anomal{'y' if len(found) == 1 else 'ies'}"
+    return [f"=== data validation: {count} (reported; the run goes on) ===", *found]

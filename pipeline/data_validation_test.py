@@ -72,7 +72,7 @@ def test_a_silent_clip_and_a_one_class_split_are_reported(tmp_path):
             {"examples": ["/elsewhere"]},
         ]
     )
-    assert lines[0] == "data validation: 4 anomalies"
+    assert lines[0] == "=== data validation: 4 anomalies (reported; the run goes on) ==="
     assert any(line.startswith("  train: rms_dbfs:") and "-120" in line for line in lines)
     assert any(line.startswith("  train: silence_share:") for line in lines)
     assert "  eval: valence_high has one class (1) in all 3 examples" in lines
@@ -87,7 +87,7 @@ def test_no_validation_outputs_means_no_lines_and_clean_data_says_so(tmp_path):
     (tmp_path / "anomalies" / "Split-train").mkdir(parents=True)
     assert data_validation.summary_lines(
         [{"statistics": [str(tmp_path / "statistics")], "anomalies": [str(tmp_path / "anomalies")]}]
-    ) == ["data validation: no anomaly"]
+    ) == ["=== data validation ===", "  no anomaly in the audio-level features and labels"]
 
 
 @pytest.mark.e2e

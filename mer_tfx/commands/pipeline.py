@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Sequence
 
 from mer_tfx import console
 from mer_tfx.errors import ParameterError
-from pipeline import configs
+from pipeline import configs, data_validation
 from pipeline.layout import Layout, prepare_data
 
 _ENDED = ("COMPLETE", "CACHED", "FAILED", "CANCELED")
@@ -368,6 +368,7 @@ def report_lines(report: PipelineReport, *, layout: Layout) -> List[str]:
     for node, seconds in report.timings.items():
         tag = " (cached)" if node in report.cached else ""
         lines.append(f"  {node:<32} {seconds:8.1f}s{tag}")
+    lines.extend(data_validation.summary_lines(node.outputs for node in report.nodes.values()))
     if report.evaluation_uri:
         lines.append("=== evaluation (eval split) ===")
         lines.extend(evaluation_summary(report.evaluation_uri))
