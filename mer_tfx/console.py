@@ -38,7 +38,7 @@ LINE_FORMATS = {
     # A table row or detail under a heading or message, indented by two spaces.
     "row": r"  \S.*",
     # A tqdm bar (one carriage-return-separated frame): "stage 1:  50%|#####  | 6/12 [...]".
-    "progress": r"(\S[^|]*: *)?\d{1,3}%\|[^|]*\| *\d+(\.\d+)?/\d+(\.\d+)? \[.*\]"
+    "progress": r"(\S[^|]*: *| *)\d{1,3}%\|[^|]*\| *\d+(\.\d+)?/\d+(\.\d+)? \[.*\]"
     r"|(\S[^|]*: )?\d+(\.\d+)?[a-zA-Z ]* \[.*\]",
     "blank": r"",
 }
