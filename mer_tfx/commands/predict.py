@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from mer_tfx import console
+from mer_tfx.contract import MODEL_NAME
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model-dir",
         help="without --url: a pushed model (Pusher base, model base path or version folder)",
     )
-    parser.add_argument("--model-name", default="mer", help="served model name (default: mer)")
+    parser.add_argument(
+        "--model-name", default=MODEL_NAME, help=f"served model name (default: {MODEL_NAME})"
+    )
     parser.add_argument("--version", type=int, help="pin a served version (default: the latest)")
     parser.add_argument(
         "--payload",
@@ -32,6 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true",
                         help="also show what TensorFlow prints (always in the log file "
                         "<output folder>/mer-predict.log)")
+    add_timeline_arguments(parser)
+    parser.add_argument(
+        "--plot",
+        help="with --timeline: write a PNG here (several files: one PNG each, <stem>_<song>.png)",
+    )
+
+
+def add_timeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """--timeline, --window, --hop (`mer predict` and `mer score`)."""
     parser.add_argument(
         "--timeline", action="store_true", help="analyse each song in windows over time"
     )
@@ -40,10 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--hop", type=float, default=10.0, help="timeline hop in seconds (default: 10)"
-    )
-    parser.add_argument(
-        "--plot",
-        help="with --timeline: write a PNG here (several files: one PNG each, <stem>_<song>.png)",
     )
 
 
@@ -54,26 +62,34 @@ def _plot_path(plot: str, song: str, many: bool) -> Path:
     return path.with_name(f"{path.stem}_{Path(song).stem}{path.suffix or '.png'}")
 
 
+def _open_model(args: argparse.Namespace):
+    """A `RestModel` when --url is given, else the pushed model in --model-dir, in process."""
+    from mer_tfx.errors import ParameterError
+
+    if args.url:
+        from mer_tfx.serve.client import RestModel
+
+        return RestModel(
+            url=args.url, model_name=args.model_name, version=args.version, payload=args.payload
+        )
+    if args.model_dir is None:
+        raise ParameterError(
+            "Pass --url (a running server) or --model-dir (a pushed model). Received: neither"
+        )
+    from mer_tfx.serve.local_model import LocalModel
+
+    return LocalModel(model_dir=args.model_dir)
+
+
 def run(args: argparse.Namespace) -> int:
     from mer_tfx.errors import AudioLoadError, ParameterError
-    from mer_tfx.serve.client import (
-        ServingError,
-        format_table,
-        load_for_model,
-        open_model,
-        predict_files,
-    )
+    from mer_tfx.serve.file_predictions import format_table, load_for_model, predict_files
+    from mer_tfx.serve.predictions import ServingError
 
     out = console.out()  # the results; the libraries' output is in the log
     if args.plot and not args.timeline:
         raise ParameterError(f"--plot needs --timeline. Received: --plot {args.plot}")
-    model = open_model(
-        url=args.url,
-        model_dir=args.model_dir,
-        model_name=args.model_name,
-        version=args.version,
-        payload=args.payload,
-    )
+    model = _open_model(args)
     try:
         info = model.model_info()
         if not args.timeline:

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from mer_tfx import cli
+from mer_tfx import cli, contract
 from mer_tfx.errors import ParameterError
-from mer_tfx.serve.client import LocalModel, RestModel, ServingError, encode_wav, predict_files
+from mer_tfx.serve.client import RestModel, ServingError, encode_wav
+from mer_tfx.serve.file_predictions import predict_files
+from mer_tfx.serve.local_model import LocalModel
 from mer_tfx.serve.rest_server import RestServer, ServedModelConfig
 from mer_tfx.serve.testing import music_like
 from mer_tfx.serve.timeline import analyse_timeline, window_starts
@@ -271,17 +273,26 @@ def test_json_payload_splits_large_batches_and_keeps_order(server, pushed_base):
         assert a.valence_probability == pytest.approx(b.valence_probability, abs=1e-5)
 
 
-def test_encode_wav_writes_the_wave_modules_bytes():
-    # The serving graph reads the canonical 44-byte header with a fast path, so the
-    # client's hand-packed header must be exactly what the standard library writes.
+def test_encode_wav_writes_the_contracts_wire_format():
+    # The serving graph reads the canonical 44-byte header on a fast path: every fixed
+    # piece and offset the contract names must be where the graph looks for it.
     waveform = np.concatenate(
         [music_like(seconds=0.5, sample_rate=16000, seed=3), [1.5, -1.5, 0.5 / 32767, -1.0]]
     ).astype(np.float32)
-    pcm = np.clip(np.round(waveform * 32767.0), -32768, 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(16000)
-        writer.writeframes(pcm.tobytes())
-    assert encode_wav(waveform, sample_rate=16000) == buffer.getvalue()
+    data = encode_wav(waveform, sample_rate=16000)
+    for offset, magic in contract.WAV_CANONICAL_HEADER:
+        assert data[offset : offset + len(magic)] == magic
+    assert struct.unpack_from("<H", data, contract.WAV_CHANNELS_OFFSET) == (1,)
+    assert struct.unpack_from("<I", data, contract.WAV_RATE_OFFSET) == (16000,)
+    size = len(waveform) * contract.WAV_SAMPLE_WIDTH_BYTES
+    assert struct.unpack_from("<I", data, contract.WAV_DATA_SIZE_OFFSET) == (size,)
+    assert len(data) == contract.WAV_HEADER_BYTES + size
+    # Samples: round(x * 32767), clipped to int16 (1.5 -> 32767, -1.5 -> -32768).
+    pcm = np.frombuffer(data[contract.WAV_HEADER_BYTES :], "<i2")
+    expected = np.clip(np.round(waveform * np.float32(32767.0)), -32768, 32767)  # in float32
+    np.testing.assert_array_equal(pcm, expected)
+    assert pcm[[-4, -3, -1]].tolist() == [32767, -32768, -32767]
+    # Any WAV reader gets the same clip back.
+    with wave.open(io.BytesIO(data)) as reader:
+        assert (reader.getnchannels(), reader.getframerate()) == (1, 16000)
+        assert reader.readframes(reader.getnframes()) == pcm.tobytes()

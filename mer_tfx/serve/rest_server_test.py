@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from mer_tfx.errors import ParameterError
-from mer_tfx.serve import rest_server
+from mer_tfx.serve import json_codec
+from mer_tfx.serve.rest_error import RestError
 from mer_tfx.serve.rest_server import (
     RestServer,
     ServedModelConfig,
@@ -207,9 +208,9 @@ def test_large_b64_values_skip_json_but_decode_the_same(servable, variant):
         "whitespace": _wav_body(encoded, separator=" :\n "),
         "web_safe": _wav_body(base64.urlsafe_b64encode(data).decode()),
     }[variant]
-    _, lifted = rest_server._parse_json_lifting_b64(body)
+    _, lifted = json_codec._parse_json_lifting_b64(body)
     assert bool(lifted) == (variant in ("plain", "whitespace", "web_safe"))
-    signature, inputs, row_format = rest_server.decode_predict_request(body, servable)
+    signature, inputs, row_format = json_codec.decode_predict_request(body, servable)
     assert (signature, row_format) == ("serving_wav", True)
     assert inputs["wav_bytes"].tolist() == [data]
 
@@ -219,8 +220,8 @@ def test_malformed_body_with_a_large_b64_value_reports_its_own_position(servable
     body = (
         '{"signature_name": "serving_wav", "instances": [{"b64": "' + text + '"}] oops}'
     ).encode()
-    with pytest.raises(rest_server.RestError) as caught:
-        rest_server.decode_predict_request(body, servable)
+    with pytest.raises(RestError) as caught:
+        json_codec.decode_predict_request(body, servable)
     assert caught.value.status == 400
     with pytest.raises(json.JSONDecodeError) as plain:
         json.loads(body)
@@ -232,13 +233,13 @@ def test_lifted_value_under_another_key_stays_the_original_string():
     # original text comes back wherever its placeholder lands.
     text = "A" * 5000
     body = ('{"k\\"b64": "' + text + '", "b64": "' + text + '"}').encode()
-    tree, lifted = rest_server._parse_json_lifting_b64(body)
+    tree, lifted = json_codec._parse_json_lifting_b64(body)
     assert len(lifted) == 2
-    assert rest_server._decode_strings(tree['k"b64'], "x", lifted) == text.encode()
+    assert json_codec._decode_strings(tree['k"b64'], "x", lifted) == text.encode()
     assert tree.keys() == json.loads(body).keys()
     # The real "b64" value is lifted too, and decodes as base64 ("AAAA" -> 3 zero bytes).
     assert tree["b64"] in lifted and lifted[tree["b64"]] == text.encode()
-    assert rest_server._b64decode(lifted[tree["b64"]], "x") == bytes(3750)
+    assert json_codec._b64decode(lifted[tree["b64"]], "x") == bytes(3750)
 
 
 def test_model_info_signature(server):

@@ -26,7 +26,7 @@ from typing import List, Union
 import numpy as np
 
 from mer_tfx.errors import ParameterError
-from mer_tfx.serve.client import Prediction
+from mer_tfx.serve.predictions import Prediction
 
 PathLike = Union[str, os.PathLike]
 
