@@ -1,0 +1,69 @@
+"""`mer score`: score a catalog of songs with a pushed model, as a Beam pipeline (docs/scoring.md)."""
+
+from __future__ import annotations
+
+import argparse
+
+from mer_tfx.commands.predict import add_timeline_arguments
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "source",
+        help="a folder of audio files (any depth), a CSV manifest with a 'path' column, "
+        "or a text file of paths",
+    )
+    parser.add_argument(
+        "--model-dir",
+        required=True,
+        help="the pushed model (Pusher base, model base path or version folder)",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="scores file, .parquet or .csv; a rerun adds only the songs not yet in it "
+        "(unreadable songs: <out>.skipped.csv)",
+    )
+    add_timeline_arguments(parser)
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="songs per model call (default: 8)"
+    )
+    parser.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="Beam pipeline argument, repeatable (default: the DirectRunner, one process "
+        "per core), e.g. --beam-arg=--direct_num_workers=4 or --beam-arg=--runner=FlinkRunner",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show what TensorFlow and Beam print (always in the log beside --out)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from mer_tfx import console
+    from mer_tfx.serve.scoring import TimelineSettings, score_catalog
+
+    timeline = (
+        TimelineSettings(window_seconds=args.window, hop_seconds=args.hop)
+        if args.timeline
+        else None
+    )
+    report = score_catalog(
+        args.source,
+        model_dir=args.model_dir,
+        out=args.out,
+        timeline=timeline,
+        beam_args=args.beam_arg,
+        batch_size=args.batch_size,
+    )
+    console.say(
+        f"mer score: {report.listed} songs listed, {report.already_scored} already in "
+        f"{report.out}, {report.scored} scored, {len(report.skipped)} skipped"
+    )
+    if report.skipped:
+        console.say(f"mer score: skipped songs and why: {report.skipped_file}")
+    return 0
