@@ -108,6 +108,63 @@ def progress(*, total: int | None, desc: str, unit: str = "it", **kwargs: Any):
     return tqdm(total=total, desc=desc, unit=unit, file=stream(), dynamic_ncols=True, **kwargs)
 
 
+class SharedProgress:
+    """A console progress bar that other processes advance: Beam's worker processes.
+
+    A worker's stdout and stderr are the log, so it cannot draw a bar itself; it
+    calls `advance(path)` once per item, which appends a byte to a file, and a
+    thread here redraws the bar from the file's size. Use it around the Beam run,
+    passing `path` to the DoFn: `with SharedProgress(total=n, desc="...") as shared:`.
+    Only for runners on this machine (the DirectRunner); elsewhere pass no path.
+
+    Args:
+        total: items expected.
+        desc: the bar's label.
+        unit: the item's name. Defaults to "it".
+        interval_seconds: how often the bar is redrawn. Defaults to 0.2.
+    """
+
+    def __init__(self, *, total: int, desc: str, unit: str = "it", interval_seconds: float = 0.2):
+        import tempfile
+
+        handle, name = tempfile.mkstemp(prefix="mer-progress-")
+        os.close(handle)
+        self.path = name
+        self._bar = progress(total=total, desc=desc, unit=unit)
+        self._interval = interval_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="mer-shared-progress", daemon=True)
+
+    def __enter__(self) -> SharedProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._redraw()
+        self._bar.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._redraw()
+
+    def _redraw(self) -> None:
+        with contextlib.suppress(OSError):
+            done = os.path.getsize(self.path)
+            if done != self._bar.n:
+                self._bar.update(done - self._bar.n)
+
+
+def advance(path: str | None) -> None:
+    """Counts one item of a `SharedProgress` bar, from any process; never fails."""
+    if path:
+        with contextlib.suppress(OSError), open(path, "ab") as handle:
+            handle.write(b".")
+
+
 class ProjectWarnings(logging.Handler):
     """Shows the project's own WARNING and ERROR log records as console lines.
 

@@ -175,3 +175,19 @@ def test_pipeline_script_prints_only_the_projects_lines(tmp_path):
     assert "Component Trainer is running" in text  # TFX's own account, through absl
     # The Trainer's code is imported, not packaged: no setuptools build, no wheel.
     assert "bdist_wheel" not in text and not list(out.rglob("*.whl"))
+
+
+def test_shared_progress_counts_items_from_child_processes(monkeypatch):
+    import io
+
+    drawn = io.StringIO()
+    monkeypatch.setattr(console, "stream", lambda: drawn)
+    with console.SharedProgress(total=3, desc="AudioExampleGen", unit="file",
+                                interval_seconds=0.05) as shared:
+        for _ in range(3):
+            subprocess.run([sys.executable, "-c", "import sys; from mer_tfx import console; "
+                            "console.advance(sys.argv[1])", shared.path], check=True, cwd=REPO)
+    last = list(_frames(drawn.getvalue()))[-2]  # the bar's last frame, before its newline
+    assert last.startswith("AudioExampleGen: 100%|") and " 3/3 " in last
+    assert console.is_console_line(last)
+    assert not os.path.exists(shared.path)
