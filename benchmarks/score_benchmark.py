@@ -74,7 +74,6 @@ def main(argv=None) -> int:
     model_dir = args.model_dir
     if model_dir is None:
         print("exporting the untrained 'small' model (not timed) ...", file=sys.stderr)
-        sys.path.insert(0, str(REPO))
         from mer_tfx.serve.testing import write_pushed_model
 
         write_pushed_model(workdir / "serving", architecture="small")

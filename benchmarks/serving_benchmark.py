@@ -41,6 +41,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from mer_tfx.contract import MODEL_INFO, MODEL_NAME, SERVING_DEFAULT, SERVING_WAV
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `mer serve` runs (mer_tfx/cli.py)
 
@@ -96,7 +98,9 @@ def main(argv=None) -> int:
         help="without --model-dir, the preset whose architecture is exported (default small; "
         "4q-5s for the paper's Table 2 sizes)",
     )
-    parser.add_argument("--model-name", default="mer")
+    parser.add_argument(
+        "--model-name", default=MODEL_NAME, help=f"served model name (default: {MODEL_NAME})"
+    )
     parser.add_argument(
         "--repeats", type=int, default=30, help="latency samples per path (default 30)"
     )
@@ -112,7 +116,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from mer_tfx.serve.client import RestModel, encode_wav
-    from mer_tfx.serve.rest_server import RestServer, ServedModelConfig, decode_predict_request
+    from mer_tfx.serve.json_codec import decode_predict_request
+    from mer_tfx.serve.rest_server import RestServer, ServedModelConfig
     from mer_tfx.serve.servable import Servable, resolve_model_dir
     from mer_tfx.serve.testing import music_like, write_pushed_model
 
@@ -136,7 +141,7 @@ def main(argv=None) -> int:
             "tiny": "tiny test fixture (real feature graph, pooled dense head)",
         }[args.architecture]
     servable = Servable(path=version_dir)
-    info = servable.run("model_info", {"unused": np.zeros([1], np.int32)})
+    info = servable.run(MODEL_INFO, {"unused": np.zeros([1], np.int32)})
     rate = int(info["sample_rate"][0])
     clip_samples = int(round(float(info["clip_seconds"][0]) * rate))
     waveform = music_like(seconds=clip_samples / rate, sample_rate=rate, seed=0)
@@ -157,14 +162,14 @@ def main(argv=None) -> int:
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
 
     def in_process():
-        servable.run("serving_default", {"waveform": waveform[None]})
+        servable.run(SERVING_DEFAULT, {"waveform": waveform[None]})
 
     rest_model = RestModel(url=url, model_name=args.model_name, payload="wav")
     rest_model.model_info()
 
     def in_process_wav():
         servable.run(
-            "serving_wav",
+            SERVING_WAV,
             {"wav_bytes": np.array([encode_wav(waveform, sample_rate=rate)], dtype=object)},
         )
 
@@ -178,7 +183,7 @@ def main(argv=None) -> int:
 
     wav_body = json.dumps(
         {
-            "signature_name": "serving_wav",
+            "signature_name": SERVING_WAV,
             "instances": [
                 {"b64": base64.b64encode(encode_wav(waveform, sample_rate=rate)).decode()}
             ],
@@ -208,7 +213,7 @@ def main(argv=None) -> int:
             ),
             "  of which base64 decode (CPython's C codec)": lambda: binascii.a2b_base64(wav_b64),
             "model: serving_wav on WAV bytes": lambda: servable.run(
-                "serving_wav", {"wav_bytes": wav_array}
+                SERVING_WAV, {"wav_bytes": wav_array}
             ),
         },
         args.repeats,
