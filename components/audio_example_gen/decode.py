@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from components import example_codec
 from components.audio_example_gen import audio_levels
-from mer_tfx import contract
+from mer_tfx import console, contract
 from mer_tfx.errors import AudioLoadError
 from mer_tfx.presets import FeatureConfig
 
@@ -125,11 +125,14 @@ class DecodeSongFn(beam.DoFn):
 
     Args:
         features: the preset's feature settings (sample rate, clip length).
+        progress_path: a `mer_tfx.console.SharedProgress` file, advanced once per
+            song; None (the default): no progress bar.
     """
 
-    def __init__(self, *, features: FeatureConfig):
+    def __init__(self, *, features: FeatureConfig, progress_path: str | None = None):
         super().__init__()
         self._features = features
+        self._progress_path = progress_path
         self._decoded = beam.metrics.Metrics.counter("mer_tfx", "songs_decoded")
         self._failed = beam.metrics.Metrics.counter("mer_tfx", "songs_skipped")
 
@@ -148,6 +151,7 @@ class DecodeSongFn(beam.DoFn):
             reason = f"{type(error).__name__}: {error}"
         else:
             self._decoded.inc()
+            console.advance(self._progress_path)
             yield EncodedSong(
                 song["song_id"],
                 song["quadrant"],
@@ -160,6 +164,7 @@ class DecodeSongFn(beam.DoFn):
             )
             return
         self._failed.inc()
+        console.advance(self._progress_path)
         _LOGGER.warning("Skipping %s (song %s): %s", song["path"], song["song_id"], reason)
         yield beam.pvalue.TaggedOutput(
             SKIPPED_TAG, {"path": song["path"], "song_id": song["song_id"], "reason": reason}
@@ -170,21 +175,20 @@ class DecodeSongs(beam.PTransform):
     """Song dicts -> (songs, skipped): one element per file, reshuffled, decoded.
 
     Output: a `DoOutputsTuple` with `.songs` (`EncodedSong`) and
-    `[SKIPPED_TAG]` (dict(path, song_id, reason)).
+    `[SKIPPED_TAG]` (dict(path, song_id, reason)). `progress_path`: as in `DecodeSongFn`.
     """
 
-    def __init__(self, *, features: FeatureConfig):
+    def __init__(self, *, features: FeatureConfig, progress_path: str | None = None):
         super().__init__()
         self._features = features
+        self._progress_path = progress_path
 
     def expand(self, songs):
+        decode = DecodeSongFn(features=self._features, progress_path=self._progress_path)
         return (
             songs
             | "Reshuffle" >> beam.Reshuffle()
-            | "Decode"
-            >> beam.ParDo(DecodeSongFn(features=self._features)).with_outputs(
-                SKIPPED_TAG, main="songs"
-            )
+            | "Decode" >> beam.ParDo(decode).with_outputs(SKIPPED_TAG, main="songs")
         )
 
 
@@ -194,16 +198,21 @@ class ReadSongs(beam.PTransform):
     Args:
         records: the `mer_tfx.datasets.Record`s of a `DatasetIndex`.
         features: the preset's feature settings.
+        progress_path: as in `DecodeSongFn`.
     """
 
-    def __init__(self, records: Sequence[Any], *, features: FeatureConfig):
+    def __init__(
+        self, records: Sequence[Any], *, features: FeatureConfig, progress_path: str | None = None
+    ):
         super().__init__()
         self._songs = [record_to_song(record) for record in records]
         self._features = features
+        self._progress_path = progress_path
 
     def expand(self, pbegin):
         return (
             pbegin
             | "CreateSongs" >> beam.Create(self._songs, reshuffle=False)
-            | "DecodeSongs" >> DecodeSongs(features=self._features)
+            | "DecodeSongs"
+            >> DecodeSongs(features=self._features, progress_path=self._progress_path)
         )

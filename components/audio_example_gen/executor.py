@@ -30,7 +30,7 @@ from tfx.types import artifact_utils, standard_component_specs
 
 from components import gzip_tfrecord
 from components.audio_example_gen import custom_config, decode, reports, splits
-from mer_tfx import contract
+from mer_tfx import console, contract
 from mer_tfx.errors import DatasetError, ParameterError
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,11 +70,12 @@ def _songs_by_split(
     *,
     index: Any,
     settings: custom_config.Settings,
+    progress_path: str | None = None,
 ) -> Tuple[Dict[str, beam.pvalue.PCollection], beam.pvalue.PCollection]:
     """({split name: PCollection of `EncodedSong`}, PCollection of decoding failures)."""
     split_names, buckets = splits.output_splits(exec_properties)
     decoded = pipeline | "InputToRecord" >> decode.ReadSongs(
-        index.records, features=settings.preset.features
+        index.records, features=settings.preset.features, progress_path=progress_path
     )
     parts = decoded.songs | "SplitData" >> splits.PartitionBySong(split_names, buckets)
     return parts, decoded[decode.SKIPPED_TAG]
@@ -122,6 +123,14 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             for name, songs in parts.items()
         }
 
+    def _runs_here(self) -> bool:
+        """Whether Beam's workers run on this machine (the DirectRunner, the default),
+        where they can advance a `console.SharedProgress` bar through its file."""
+        from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+        runner = PipelineOptions(self._beam_pipeline_args).view_as(StandardOptions).runner
+        return runner in (None, "DirectRunner", "direct", "BundleBasedDirectRunner")
+
     def Do(  # noqa: N802 (TFX API)
         self,
         input_dict: Dict[str, List[Any]],
@@ -146,9 +155,15 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         report = os.path.join(examples.uri, contract.SKIPPED_FILES_FILE)
         reports.log_index_skips(index.skipped, report=report)
 
-        with self._make_beam_pipeline() as pipeline:
+        with console.SharedProgress(
+            total=len(index.records), desc="AudioExampleGen", unit="file"
+        ) as progress, self._make_beam_pipeline() as pipeline:
             parts, skipped = _songs_by_split(
-                pipeline, exec_properties, index=index, settings=settings
+                pipeline,
+                exec_properties,
+                index=index,
+                settings=settings,
+                progress_path=progress.path if self._runs_here() else None,
             )
             for name, songs in parts.items():
                 prefix = os.path.join(
