@@ -15,12 +15,13 @@ Example is one `Features` message whose map is a list of (key, Feature)
 entries; concatenating serialized messages merges them. These helpers write and
 read those bytes directly, with the same result as the protobuf API (tested).
 
-Why they stay hand-written (`components/codec_benchmark.py`, preset 4q-5s, 2-core
-Xeon at load average 10): building a waveform Example takes 40 ms with
-`float_feature` against 183 ms through `tf.train.FloatList`; the LogMelTransform's
-per-song Example work (waveform out, log-mel in) takes 6 ms with `split_example`
-and `feature_entry` against 390 ms through `tf.train.Example` and 158 ms with
-`tf.io.parse_example` for the waveform, more than the log-mel computation itself.
+Why they stay hand-written (`components/codec_benchmark.py`, preset 4q-5s, median
+of 5, 2-core Xeon shared at load average 12): building a waveform Example takes
+55 ms with `float_feature` against 322 ms through `tf.train.FloatList`; the
+LogMelTransform's per-song Example work (waveform out, log-mel in) takes 14 ms with
+`split_example` and `feature_entry` against 602 ms through `tf.train.Example` and
+168 ms with `tf.io.parse_example` for the waveform, more than the log-mel
+computation itself.
 """
 
 from __future__ import annotations

@@ -60,8 +60,8 @@ def encode_song_example(
     """The ExampleGen's serialized tf.Example for one decoded song.
 
     The waveform is appended at the wire level (`example_codec`): setting a
-    661,500-value feature through the protobuf API costs 4.5x as much
-    (`components/codec_benchmark.py`).
+    661,500-value feature through the protobuf API costs 322 ms per song against
+    55 ms (`components/codec_benchmark.py`).
 
     Args:
         song: a `record_to_song` dict.
