@@ -340,14 +340,16 @@ class Restartable:
     def restart(self) -> keras.Model:
         self.model.set_weights(self.initial)
         for variable in self.model.optimizer.variables:
-            variable.assign(np.zeros(variable.shape, variable.dtype))
+            if variable.name != "learning_rate":  # zero the step count and Adam's moments
+                variable.assign(np.zeros(variable.shape, variable.dtype))
         return self.model
 
     def fit(self, x, y, val, *, batch_size, epochs, patience, monitor, mode) -> int:
+        """Fits from where `restart` left it, early stopping on `monitor`; returns the epochs run."""
         stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
                                                 restore_best_weights=True)
-        history = self.restart().fit(x, y, validation_data=val, batch_size=batch_size,
-                                     epochs=epochs, callbacks=[stopper], shuffle=True, verbose=0)
+        history = self.model.fit(x, y, validation_data=val, batch_size=batch_size,
+                                 epochs=epochs, callbacks=[stopper], shuffle=True, verbose=0)
         return len(history.history["loss"])
 
 
@@ -387,6 +389,7 @@ def run_folds(preset, log_mel: np.ndarray, quadrants: np.ndarray, *, folds: int,
         stratify = strata[side] if n_val >= len(QUADRANTS) else None
         train, val = train_test_split(side, test_size=n_val, stratify=stratify,
                                       random_state=seed + fold)
+        stage_1.restart()
         ae_epochs_run = stage_1.fit(
             segs(train), segs(train), (segs(val), segs(val)), batch_size=training.ae_batch_size,
             epochs=ae_epochs, patience=training.patience, monitor="val_loss", mode="min")
@@ -396,7 +399,8 @@ def run_folds(preset, log_mel: np.ndarray, quadrants: np.ndarray, *, folds: int,
         line = [f"fold {fold + 1:2d}: autoencoder {ae_epochs_run} epochs"]
         for target, y in labels.items():
             head = heads[target]
-            if getattr(head.model, "normalize", False) and hasattr(head.model, "adapt"):
+            head.restart()
+            if hasattr(head.model, "adapt"):  # standardises the embeddings when the preset does
                 head.model.adapt(embeddings[train])
             head_epochs_run = head.fit(
                 embeddings[train], y[train], (embeddings[val], y[val]),
