@@ -33,7 +33,9 @@ Wheels it needs on the GPU machine (Python 3.12, manylinux x86_64; its image
 already has jax, numpy, scipy, scikit-learn, h5py, rich, ml-dtypes, absl-py,
 packaging): keras==3.12.4, namex, optree (Keras's dependencies missing there),
 soundfile, cffi, pycparser (soundfile bundles libsndfile, which decodes Opus).
-librosa is not needed there: the filterbank travels in the .npz.
+librosa is not needed there: the filterbank travels in the .npz. Keras 3.12.4 is
+the version pinned here; it has not been tried with that image's jax 0.11: if it
+does not import there, carry the newest keras wheel instead.
 """
 
 from __future__ import annotations
