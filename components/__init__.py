@@ -1,4 +1,5 @@
-"""Custom TFX components of mer-tfx: the audio ExampleGen and the log-mel transform.
+"""Custom TFX components of mer-tfx: the audio ExampleGen, the log-mel transform and
+`curated_schema_gen.CuratedSchemaGen` (a data-validation schema carried as text).
 
 See docs/components.md.
 """
