@@ -142,26 +142,38 @@ def prepare(out: Path, *, data_dir: Path, max_mib: float) -> None:
     features = presets.get(PRESET).features
     files = {q: sorted((data_dir / q).glob("*.mp3")) for q in QUADRANTS}
     say(f"prepare: {sum(map(len, files.values()))} clips under {data_dir}")
-    clips, quadrants, names = [], [], []
-    budget = int(max_mib * 2**20)
-    size = 0
     # Round-robin over the quadrants, so a budget cut keeps the classes balanced.
-    for group in zip(*files.values(), strict=False):  # stops at the smallest quadrant
-        encoded = []
-        for path in group:
+    order = [(quadrant, path)
+             for group in zip(*files.values(), strict=False)  # stops at the smallest quadrant
+             for quadrant, path in zip(QUADRANTS, group, strict=True)]
+
+    def load_and_encode(path):
+        try:
             waveform, _ = librosa.load(path, sr=OPUS_RATE, mono=True,
                                        duration=features.clip_seconds)
-            encoded.append((encode_clip(waveform), path))
-        if size + sum(len(e) for e, _ in encoded) > budget:
-            say(f"prepare: stopping at {len(clips)} clips: the next four exceed {max_mib} MiB")
+        except Exception as error:  # noqa: BLE001 - a file librosa cannot read is left out
+            return None, f"{path.name}: {error}"
+        return encode_clip(waveform), None
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:  # decoding and resampling release the GIL
+        encoded = list(pool.map(lambda item: load_and_encode(item[1]), order))
+    clips, quadrants, names, paths = [], [], [], []
+    budget = int(max_mib * 2**20) - 2**20  # 1 MiB for the filterbank and the reference
+    size = 0
+    for (quadrant, path), (data, error) in zip(order, encoded, strict=True):
+        if error:
+            say(f"prepare: left out {error}")
+            continue
+        if size + len(data) > budget:
+            say(f"prepare: stopping at {len(clips)} clips: the next exceeds {max_mib} MiB")
             break
-        for (data, path), quadrant in zip(encoded, QUADRANTS, strict=True):
-            clips.append(data)
-            quadrants.append(quadrant)
-            names.append(path.stem)
-            size += len(data)
+        clips.append(data)
+        quadrants.append(quadrant)
+        names.append(path.stem)
+        paths.append(path)
+        size += len(data)
     # What the codec does to the features, on the first clip: decoded vs. the original.
-    first = files[QUADRANTS[0]][0]
+    first = paths[0]
     original, _ = librosa.load(first, sr=features.sample_rate, mono=True,
                                duration=features.clip_seconds)
     decoded = decode_clip(clips[0], features.sample_rate)
