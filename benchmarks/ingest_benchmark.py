@@ -7,8 +7,8 @@ manifest: the audio is not copied), then in the same process, on the same clips,
    loop/cut to 30 s, write waveform Examples, segment, log-mel, write log-mel
    Examples) under Beam's DirectRunner: in one process
    (`--direct_running_mode=in_memory`), then with the pipeline's parallel default
-   (`pipeline.beam_args.local_parallel_args`: `multi_processing` over the machine's
-   cores), then with as many threads (`multi_threading`, for comparison);
+   (`pipeline.beam_args.local_parallel_args`: one worker thread per core), then with
+   as many worker processes (`multi_processing`);
 2. times what multi-processing pays before any clip: starting the worker processes
    and importing TensorFlow and the components there, once per component;
 3. runs the paper's loop: `librosa.load` + `librosa.feature.melspectrogram` per
@@ -189,13 +189,11 @@ def main(argv=None) -> int:
     parallel = pipeline_beam_args.local_parallel_args(args.workers)
     if not parallel:
         raise SystemExit(f"--workers must be at least 2. Received: {args.workers}")
+    processes = ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
     modes = [
         ("1 worker (in_memory)", ["--direct_running_mode=in_memory"]),
-        (f"{args.workers} workers (multi_processing, the pipeline's default)", parallel),
-        (
-            f"{args.workers} workers (multi_threading)",
-            ["--direct_running_mode=multi_threading", f"--direct_num_workers={args.workers}"],
-        ),
+        (f"{args.workers} worker threads (multi_threading, the pipeline's default)", parallel),
+        (f"{args.workers} worker processes (multi_processing)", processes),
     ]
     results = {}
     with tempfile.TemporaryDirectory(prefix="mer-ingest-") as tmp:
@@ -217,7 +215,7 @@ def main(argv=None) -> int:
                 f"{n / seconds:.2f} clips/s",
                 flush=True,
             )
-        startup = worker_startup_seconds(parallel + args.beam_arg)
+        startup = worker_startup_seconds(processes + args.beam_arg)
         print(
             f"multi_processing start-up (workers start and import TF + the components), "
             f"paid by each of the two components: {startup:.1f} s",

@@ -1,9 +1,18 @@
 """Beam pipeline arguments: the local parallel default and the cluster runners' sets.
 
 - `ingest_beam_args(user_args)`: what the AudioExampleGen and the LogMelTransform
-  run with by default: Beam's DirectRunner in multi-processing mode over the
-  machine's cores, unless the user's `--beam-arg`s choose the runner or the
-  DirectRunner's mode or worker count themselves.
+  run with by default: Beam's DirectRunner with one worker thread per core, unless
+  the user's `--beam-arg`s choose the runner or the DirectRunner's mode or worker
+  count themselves.
+
+Threads, not processes, by default: every worker process of Beam's
+multi-processing mode starts Python and imports Beam, TensorFlow and the
+components before its first song, and each component starts its own. On the
+2-core development machine that start-up costs more than ingesting 40 clips in
+one process (docs/scale.md has the figures); decoding, resampling, the log-mel
+graph and gzip release the GIL, so threads share the work without it.
+`--direct_running_mode=multi_processing` remains the choice for long runs on
+many cores.
 - `CLUSTER_RUNNER_ARGS`: the `--beam-arg` sets for Flink, Spark and Dataflow, with
   `{placeholders}` that `cluster_runner_args` fills; docs/scale.md quotes them and
   a test parses them into Beam's `PipelineOptions`.
@@ -18,9 +27,9 @@ from typing import Dict, List, Sequence, Tuple
 
 from mer_tfx.errors import ParameterError
 
-# Beam's DirectRunner, one worker process per core (docs/scale.md).
+# Beam's DirectRunner, one worker thread per core (docs/scale.md).
 LOCAL_PARALLEL_ARGS = (
-    "--direct_running_mode=multi_processing",
+    "--direct_running_mode=multi_threading",
     "--direct_num_workers={workers}",
 )
 
@@ -66,7 +75,7 @@ def option_names(args: Sequence[str]) -> List[str]:
 
 
 def local_parallel_args(workers: int) -> List[str]:
-    """DirectRunner multi-processing args for `workers` processes.
+    """DirectRunner args for `workers` worker threads.
 
     0 means one per core of the machine that runs the component (Beam's own rule);
     1 gives [] (one process, Beam's default in-memory mode).
@@ -81,15 +90,15 @@ def local_parallel_args(workers: int) -> List[str]:
 def ingest_beam_args(user_args: Sequence[str] = (), *, workers: int | None = None) -> List[str]:
     """The default Beam args of the AudioExampleGen and the LogMelTransform.
 
-    Multi-processing DirectRunner with `workers` processes (by default one per core
+    DirectRunner with `workers` worker threads (by default one per core
     of this machine, `os.cpu_count()`; nothing on a one-core machine). The user's
     args decide instead when they set `--runner` or `--direct_running_mode` (then
-    nothing is added) or `--direct_num_workers` (then only the multi-processing mode
+    nothing is added) or `--direct_num_workers` (then only the multi-threading mode
     is added, unless they asked for one worker).
 
     Args:
         user_args: the pipeline's Beam args (`mer pipeline --beam-arg ...`).
-        workers: worker processes; 0 = one per core where the component runs.
+        workers: worker threads; 0 = one per core where the component runs.
             Defaults to `os.cpu_count()`.
     """
     names = set(option_names(user_args))

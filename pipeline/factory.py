@@ -148,10 +148,10 @@ def create_pipeline(
         beam_pipeline_args: Beam options of ExampleGen, the transform and the Evaluator,
             e.g. ["--runner=FlinkRunner", ...] (`pipeline.beam_args`, docs/scale.md).
             Unless they set the runner or the DirectRunner's mode or workers, the
-            ExampleGen and the transform run multi-process over the machine's cores.
-        ingest_workers: those worker processes: None = this machine's cores
+            ExampleGen and the transform run on one worker thread per core.
+        ingest_workers: those worker threads: None = this machine's cores
             (`os.cpu_count()`), 0 = the cores of the machine that runs them, 1 = one
-            process.
+            (Beam's default in-memory mode).
         enable_cache: reuse the outputs of components whose inputs did not change.
         example_gen_kwargs: extra keyword arguments of AudioExampleGen.
 

@@ -57,10 +57,10 @@ def _component_beam_args(pipe):
 # ---------------------------------------------------------------- local parallel default
 
 
-def test_ingest_runs_multi_process_over_the_machines_cores_by_default(tmp_path, monkeypatch):
+def test_ingest_runs_a_worker_per_core_by_default(tmp_path, monkeypatch):
     monkeypatch.setattr(beam_args.os, "cpu_count", lambda: 4)
     args = _component_beam_args(_pipeline(tmp_path))
-    expected = ["--direct_running_mode=multi_processing", "--direct_num_workers=4"]
+    expected = ["--direct_running_mode=multi_threading", "--direct_num_workers=4"]
     assert {name: args[name] for name in INGEST} == {name: expected for name in INGEST}
     # Only the ingest: the Evaluator keeps Beam's default (one process).
     assert args["Evaluator"] == []
@@ -76,8 +76,8 @@ def test_a_one_core_machine_ingests_in_one_process(tmp_path, monkeypatch):
     "user_args, added",
     [
         (["--direct_num_workers=1"], []),
-        (["--direct_num_workers", "3"], ["--direct_running_mode=multi_processing"]),
-        (["--direct_running_mode=multi_threading"], []),
+        (["--direct_num_workers", "3"], ["--direct_running_mode=multi_threading"]),
+        (["--direct_running_mode=multi_processing"], []),
         (["--runner=FlinkRunner", "--flink_master=host:8081"], []),
     ],
 )
@@ -95,7 +95,7 @@ def test_other_user_args_keep_the_default_and_come_first(tmp_path, monkeypatch):
     args = _component_beam_args(_pipeline(tmp_path, beam_pipeline_args=["--temp_location=/t"]))
     assert args["AudioExampleGen"] == [
         "--temp_location=/t",
-        "--direct_running_mode=multi_processing",
+        "--direct_running_mode=multi_threading",
         "--direct_num_workers=2",
     ]
 
@@ -253,7 +253,7 @@ def test_kubeflow_v2_ingest_uses_the_cores_where_it_runs(kubeflow_spec):
     executors = json.loads(text)["pipelineSpec"]["deploymentSpec"]["executors"]
     for name in INGEST:
         assert executors[f"{name}_executor"]["container"]["args"][-2:] == [
-            "--direct_running_mode=multi_processing",
+            "--direct_running_mode=multi_threading",
             "--direct_num_workers=0",
         ]
 
@@ -325,7 +325,7 @@ def _examples(uri):
     return out
 
 
-def _run_ingest(root: Path, dataset: Path, workers: int):
+def _run_ingest(root: Path, dataset: Path, args):
     from tfx import v1 as tfx
 
     from components import AudioExampleGen, LogMelTransform
@@ -334,7 +334,7 @@ def _run_ingest(root: Path, dataset: Path, workers: int):
     example_gen = AudioExampleGen(str(dataset), preset=TINY_PRESET)
     transform = LogMelTransform(examples=example_gen.outputs["examples"], preset=TINY_PRESET)
     for component in (example_gen, transform):
-        component.with_beam_pipeline_args(beam_args.ingest_beam_args(workers=workers))
+        component.with_beam_pipeline_args(list(args))
     tfx.orchestration.LocalDagRunner().run(
         tfx.dsl.Pipeline(
             pipeline_name="ingest",
@@ -349,30 +349,48 @@ def _run_ingest(root: Path, dataset: Path, workers: int):
     return {name: _examples(glob.glob(str(root / name / "examples" / "*"))[0]) for name in INGEST}
 
 
-@pytest.mark.e2e
-def test_two_worker_processes_write_the_same_examples_as_one(tmp_path, monkeypatch):
-    from apache_beam.runners.portability.fn_api_runner import worker_handlers
-
+@pytest.fixture(scope="module")
+def one_worker_ingest(tmp_path_factory):
     from components.conftest import make_4q
 
+    tmp = tmp_path_factory.mktemp("ingest")
+    dataset = make_4q(tmp / "4q", per_quadrant=2)
+    return dataset, _run_ingest(tmp / "one", dataset["root"], [])
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "args, handler",
+    [
+        (beam_args.local_parallel_args(2), "EmbeddedGrpcWorkerHandler"),  # the default: threads
+        (
+            ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+            "SubprocessSdkWorkerHandler",
+        ),
+    ],
+    ids=["threads", "processes"],
+)
+def test_two_workers_write_the_same_examples_as_one(
+    tmp_path, monkeypatch, one_worker_ingest, args, handler
+):
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+
     started = []
-    start_worker = worker_handlers.SubprocessSdkWorkerHandler.start_worker
+    for name in ("EmbeddedGrpcWorkerHandler", "SubprocessSdkWorkerHandler"):
+        cls = getattr(worker_handlers, name)
 
-    def counting_start_worker(self):
-        started.append(self)
-        return start_worker(self)
+        def counting_start_worker(self, _start=cls.start_worker, _name=name):
+            started.append(_name)
+            return _start(self)
 
-    monkeypatch.setattr(
-        worker_handlers.SubprocessSdkWorkerHandler, "start_worker", counting_start_worker
-    )
-    dataset = make_4q(tmp_path / "4q", per_quadrant=2)
-    one = _run_ingest(tmp_path / "one", dataset["root"], workers=1)
-    assert started == []
-    two = _run_ingest(tmp_path / "two", dataset["root"], workers=2)
-    assert len(started) == 4  # two worker processes for each of the two components
+        monkeypatch.setattr(cls, "start_worker", counting_start_worker)
+    dataset, one = one_worker_ingest
+    two = _run_ingest(tmp_path / "two", dataset["root"], args)
+    # Two workers for each component (with processes, its DoFns are pickled into them).
+    assert started == [handler] * 4
 
     for name in INGEST:
-        assert sorted(two[name]) == sorted(one[name])
         assert {song for _, song in one[name]} == {s.encode() for s in dataset["songs"]}
+        assert sorted(two[name]) == sorted(one[name])
         for key, example in one[name].items():
             assert two[name][key] == example, (name, key)
