@@ -86,37 +86,52 @@ def main(argv=None) -> int:
     predict_s, predict_out = timed(
         [*mer, "predict", *map(str, clips), "--model-dir", model_dir, "--json"], env
     )
-    out = workdir / "scores.parquet"
-    print(f"mer score: {len(clips)} clips, Beam ...", file=sys.stderr)
-    score_s, _ = timed(
-        [*mer, "score", str(manifest), "--model-dir", model_dir, "--out", str(out), *args.beam_arg],
-        env,
-    )
-
     import pyarrow.parquet as pq
 
     predicted = {r["file"]: r.get("quadrant") for r in json.loads(predict_out) if "quadrant" in r}
-    scored = {r["path"]: r["quadrant"] for r in pq.read_table(out).to_pylist()}
-    agree = sum(scored.get(str(Path(f).resolve())) == q for f, q in predicted.items())
+    # The default runner (multi-process), and Beam's one-process runner to show its start-up
+    # cost; with --beam-arg, those arguments only.
+    runs = {"default runner": []}
+    if args.beam_arg:
+        runs = {" ".join(args.beam_arg): args.beam_arg}
+    else:
+        runs["one process (--direct_running_mode=in_memory)"] = ["--direct_running_mode=in_memory"]
     figures = {
         "clips": len(clips),
         "cpus": os.cpu_count(),
-        "beam_args": args.beam_arg,
         "predict_seconds": predict_s,
-        "score_seconds": score_s,
         "predict_songs_per_second": len(clips) / predict_s,
-        "score_songs_per_second": len(clips) / score_s,
-        "speedup": predict_s / score_s,
-        "scored": len(scored),
-        "same_quadrant_as_predict": agree,
+        "score": {},
     }
+    for name, beam_args in runs.items():
+        out = workdir / f"scores-{len(figures['score'])}.parquet"
+        print(f"mer score: {len(clips)} clips, {name} ...", file=sys.stderr)
+        score_s, _ = timed(
+            [*mer, "score", str(manifest), "--model-dir", model_dir, "--out", str(out)]
+            + [f"--beam-arg={arg}" for arg in beam_args],
+            env,
+        )
+        scored = {r["path"]: r["quadrant"] for r in pq.read_table(out).to_pylist()}
+        agree = sum(scored.get(str(Path(f).resolve())) == q for f, q in predicted.items())
+        figures["score"][name] = {
+            "beam_args": beam_args,
+            "seconds": score_s,
+            "songs_per_second": len(clips) / score_s,
+            "speedup": predict_s / score_s,
+            "scored": len(scored),
+            "same_quadrant_as_predict": agree,
+        }
+    print(f"\n{len(clips)} clips of {args.data}, {os.cpu_count()} CPUs")
     print(
-        f"\n{len(clips)} clips of {args.data}, {os.cpu_count()} CPUs\n"
-        f"  mer predict (one process):  {predict_s:6.1f} s  {figures['predict_songs_per_second']:5.2f} songs/s\n"
-        f"  mer score (Beam {' '.join(args.beam_arg) or 'default runner'}): {score_s:6.1f} s  "
-        f"{figures['score_songs_per_second']:5.2f} songs/s\n"
-        f"  speed-up: {figures['speedup']:.2f}x; same quadrant for {agree} of {len(predicted)} songs"
+        f"  mer predict (one process): {predict_s:6.1f} s  "
+        f"{figures['predict_songs_per_second']:5.2f} songs/s"
     )
+    for name, run in figures["score"].items():
+        print(
+            f"  mer score, {name}: {run['seconds']:6.1f} s  {run['songs_per_second']:5.2f} songs/s"
+            f"  = {run['speedup']:.2f}x; same quadrant for {run['same_quadrant_as_predict']} "
+            f"of {len(predicted)} songs"
+        )
     if args.output:
         Path(args.output).write_text(json.dumps(figures, indent=2))
     work.cleanup()

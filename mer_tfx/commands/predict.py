@@ -82,57 +82,49 @@ def _open_model(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from mer_tfx.errors import AudioLoadError, ParameterError
-    from mer_tfx.serve.file_predictions import format_table, load_for_model, predict_files
-    from mer_tfx.serve.predictions import ServingError
+    from mer_tfx.errors import ParameterError
+    from mer_tfx.serve.file_predictions import format_table, map_files, predict_files
 
     out = console.out()  # the results; the libraries' output is in the log
     if args.plot and not args.timeline:
         raise ParameterError(f"--plot needs --timeline. Received: --plot {args.plot}")
     model = _open_model(args)
+
+    def print_json(results, failures):
+        by_path = {result["file"]: result for result in results}
+        by_path.update({path: {"file": path, "error": reason} for path, reason in failures})
+        print(json.dumps([by_path[str(f)] for f in args.files], indent=2), file=out)
+
     try:
         info = model.model_info()
         if not args.timeline:
             results, failures = predict_files(args.files, model=model)
             if args.json:
-                by_path = {r.path: r.to_dict() for r in results}
-                by_path.update({path: {"file": path, "error": reason} for path, reason in failures})
-                print(json.dumps([by_path[str(f)] for f in args.files], indent=2), file=out)
+                print_json([r.to_dict() for r in results], failures)
             elif results:
                 print(format_table(results), file=out)
         else:
             from mer_tfx.serve.timeline import analyse_timeline, format_timeline, plot_timeline
 
-            timelines, failures = [], []
-            for path in args.files:
-                try:
-                    waveform = load_for_model(path, sample_rate=info.sample_rate)
-                    timeline = analyse_timeline(
-                        waveform,
-                        model=model,
-                        sample_rate=info.sample_rate,
-                        window_seconds=args.window,
-                        hop_seconds=args.hop,
-                        path=str(path),
-                    )
-                except AudioLoadError as error:
-                    failures.append((str(path), error.reason))
-                    continue
-                except ServingError as error:
-                    if error.status == 0:
-                        raise
-                    failures.append((str(path), error.message))
-                    continue
-                timelines.append(timeline)
-                if args.plot:
-                    plot = plot_timeline(
-                        timeline, path=_plot_path(args.plot, str(path), len(args.files) > 1)
-                    )
-                    console.say(f"mer predict: wrote {plot}")
+            timelines, failures = map_files(
+                args.files,
+                model=model,
+                analyse=lambda path, waveform: analyse_timeline(
+                    waveform,
+                    model=model,
+                    sample_rate=info.sample_rate,
+                    window_seconds=args.window,
+                    hop_seconds=args.hop,
+                    path=path,
+                ),
+            )
+            for timeline in timelines if args.plot else ():
+                plot = plot_timeline(
+                    timeline, path=_plot_path(args.plot, timeline.path, len(args.files) > 1)
+                )
+                console.say(f"mer predict: wrote {plot}")
             if args.json:
-                by_path = {t.path: t.to_dict() for t in timelines}
-                by_path.update({path: {"file": path, "error": reason} for path, reason in failures})
-                print(json.dumps([by_path[str(f)] for f in args.files], indent=2), file=out)
+                print_json([t.to_dict() for t in timelines], failures)
             else:
                 print("\n\n".join(format_timeline(t) for t in timelines), file=out)
     finally:

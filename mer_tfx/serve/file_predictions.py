@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import List, Sequence, Tuple, Union
+from typing import Callable, List, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from mer_tfx.errors import AudioLoadError
 from mer_tfx.serve.predictions import Prediction, ServingError
 
 PathLike = Union[str, os.PathLike]
+T = TypeVar("T")
 
 
 def load_for_model(path: PathLike, *, sample_rate: int) -> np.ndarray:
@@ -51,14 +52,18 @@ class FileResult:
         return {"file": self.path, "seconds": round(self.seconds, 3), **self.prediction.to_dict()}
 
 
-def predict_files(
-    paths: Sequence[PathLike], *, model
-) -> Tuple[List[FileResult], List[Tuple[str, str]]]:
-    """Predicts each file; a file that fails is reported and the others still run.
+def map_files(
+    paths: Sequence[PathLike], *, model, analyse: Callable[[str, np.ndarray], T]
+) -> Tuple[List[T], List[Tuple[str, str]]]:
+    """Decodes each file at the model's rate and calls `analyse(path, waveform)` on it.
+
+    A file that cannot be decoded, or that the model rejects, is reported and the
+    others still run.
 
     Args:
         paths: audio files.
-        model: a `RestModel` or `LocalModel` (anything with `model_info()` and `predict`).
+        model: a `RestModel` or `LocalModel` (anything with `model_info()`).
+        analyse: (path, float32 [samples] at the model's rate) -> a result.
 
     Returns:
         (results in input order, failures as (path, reason)).
@@ -71,19 +76,31 @@ def predict_files(
     for path in paths:
         try:
             waveform = load_for_model(path, sample_rate=rate)
-            (prediction,) = model.predict([waveform])
+            results.append(analyse(str(path), waveform))
         except AudioLoadError as error:
             failures.append((str(path), error.reason))
-            continue
         except ServingError as error:
             if error.status == 0:
                 raise
             failures.append((str(path), error.message))
-            continue
-        results.append(
-            FileResult(path=str(path), seconds=len(waveform) / rate, prediction=prediction)
-        )
     return results, failures
+
+
+def predict_files(
+    paths: Sequence[PathLike], *, model
+) -> Tuple[List[FileResult], List[Tuple[str, str]]]:
+    """Predicts each file (`map_files` with one prediction per file).
+
+    Returns:
+        (results in input order, failures as (path, reason)).
+    """
+    rate = model.model_info().sample_rate
+
+    def predict(path: str, waveform: np.ndarray) -> FileResult:
+        (prediction,) = model.predict([waveform])
+        return FileResult(path=path, seconds=len(waveform) / rate, prediction=prediction)
+
+    return map_files(paths, model=model, analyse=predict)
 
 
 def _level(label: int) -> str:

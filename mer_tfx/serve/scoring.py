@@ -155,13 +155,14 @@ def list_songs(source: PathLike) -> List[Song]:
         entries = [
             (line.strip(), "") for line in lines if line.strip() and not line.startswith("#")
         ]
-    songs = []
+    songs, seen = [], set()
     for path_text, song_id in entries:
-        if not path_text:
-            continue
         path = Path(path_text).expanduser()
-        path = path if path.is_absolute() else source.parent / path
-        songs.append(Song(song_id=song_id or path.stem, path=str(path.resolve()), index=len(songs)))
+        path = (path if path.is_absolute() else source.parent / path).resolve()
+        if not path_text or str(path) in seen:  # a song listed twice is scored once
+            continue
+        seen.add(str(path))
+        songs.append(Song(song_id=song_id or path.stem, path=str(path), index=len(songs)))
     return songs
 
 
@@ -486,7 +487,7 @@ def score_catalog(
     output_format(out)
     if batch_size < 1:
         raise ParameterError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
-    model_dir = str(resolve_model_dir(model_dir))  # fail here, not on every worker
+    model_dir = str(resolve_model_dir(model_dir).resolve())  # fail here, not on every worker
     existing_columns = _existing_columns(out)
     if existing_columns is not None and existing_columns != _columns(timeline is not None):
         raise ParameterError(

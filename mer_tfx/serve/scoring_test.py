@@ -132,7 +132,9 @@ def test_timeline_columns_in_parquet_and_csv(catalog, tmp_path, pushed_base):
 
 def test_manifest_with_relative_paths_and_song_ids(catalog, tmp_path, pushed_base):
     manifest = catalog / "manifest.csv"
-    manifest.write_text("song_id,path,quadrant\nfirst,album/a.wav,Q1\nmissing,gone.wav,Q2\n")
+    manifest.write_text(
+        "song_id,path,quadrant\nfirst,album/a.wav,Q1\nmissing,gone.wav,Q2\nagain,album/a.wav,Q1\n"
+    )  # a song listed twice is scored once
     assert [(s.song_id, s.path) for s in list_songs(manifest)] == [
         ("first", str((catalog / "album/a.wav").resolve())),
         ("missing", str((catalog / "gone.wav").resolve())),

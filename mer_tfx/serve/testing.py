@@ -22,6 +22,7 @@ from typing import Union
 
 import numpy as np
 
+from mer_tfx.contract import MODEL_NAME
 from mer_tfx.errors import ParameterError
 from mer_tfx.serve.client import encode_wav
 
@@ -120,7 +121,7 @@ def build_small_model(export_dir: PathLike, *, preset: str = "small", seed: int 
 def write_pushed_model(
     base_dir: PathLike,
     *,
-    model_name: str = "mer",
+    model_name: str = MODEL_NAME,
     version: int = 1,
     preset: str = "small",
     seed: int = 0,
