@@ -210,6 +210,80 @@ def _fit_classifier(
     )
 
 
+class _EpochBar(keras.callbacks.Callback):
+    """`epoch_bar`'s callback. tqdm's own Keras callback is made when training begins, so
+    this one deep-copies (keras-tuner copies a search's callbacks for every trial)."""
+
+    def __init__(self, desc, *, monitor, mode, leave, enabled):
+        super().__init__()
+        self.desc, self.monitor, self.mode = desc, monitor, mode
+        self.leave, self.enabled = leave, enabled
+        self.best_epoch, self.best, self._bar = 0, None, None
+
+    def on_train_begin(self, logs=None):
+        from tqdm.keras import TqdmCallback
+
+        from mer_tfx import console
+
+        self.best_epoch, self.best = 0, None
+        self._bar = TqdmCallback(
+            epochs=self.params.get("epochs"),
+            verbose=0,
+            desc=self.desc,
+            file=console.stream(),
+            leave=self.leave,
+            disable=not self.enabled,
+        )
+        self._bar.set_params(self.params)
+        self._bar.on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._bar.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and (
+            self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+        ):
+            self.best_epoch, self.best = epoch + 1, float(value)
+        self._bar.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        if self.best is not None:
+            self._bar.epoch_bar.set_postfix_str(
+                f"best epoch {self.best_epoch}: {self.monitor}={self.best:.4g}", refresh=False
+            )
+        self._bar.on_train_end(logs)
+        self._bar = None
+
+
+def epoch_bar(
+    desc: str,
+    *,
+    monitor: str,
+    mode: str = "min",
+    leave: bool = True,
+    enabled: bool = True,
+) -> keras.callbacks.Callback:
+    """One tqdm bar over the epochs of one fit, on `mer_tfx.console.stream()`.
+
+    tqdm's own Keras callback (`tqdm.keras.TqdmCallback`, epochs only) with the
+    epoch's metrics as its postfix; when training ends the postfix names the best
+    epoch of `monitor` (the weights early stopping keeps), so with `leave=True` the
+    finished bar is the stage's summary line.
+
+    Args:
+        desc: the bar's label, e.g. "stage 1 autoencoder".
+        monitor: the metric early stopping watches, e.g. "val_loss".
+        mode: "min" or "max": which way `monitor` improves. Defaults to "min".
+        leave: keep the finished bar on the console. Defaults to True.
+        enabled: False gives a silent callback. Defaults to True.
+    """
+    if mode not in ("min", "max"):
+        raise ParameterError(f"mode must be 'min' or 'max'. Received: mode={mode!r}")
+    return _EpochBar(desc, monitor=monitor, mode=mode, leave=leave, enabled=enabled)
+
+
 # --- Stage 1 -------------------------------------------------------------------------------
 
 
@@ -383,8 +457,10 @@ def encode_segments(encoder: keras.Model, log_mels, *, batch_size: int = 64) -> 
     flat = songs.reshape(-1, frames, mels, 1)
     dim = int(np.prod(encoder.output_shape[1:]))
     out = np.empty((len(flat), dim), dtype=np.float32)
+    # An eager call per batch. Not `predict_on_batch`: under a MirroredStrategy it returns
+    # every replica's copy of the batch, one after the other.
     for start in range(0, len(flat), batch_size):
-        chunk = encoder.predict_on_batch(flat[start : start + batch_size])
+        chunk = encoder(tf.constant(flat[start : start + batch_size]), training=False)
         out[start : start + batch_size] = np.asarray(chunk, dtype=np.float32).reshape(
             len(chunk), dim
         )
@@ -400,6 +476,58 @@ def _compile_classifier(model: keras.Model, learning_rate: float) -> None:
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
+
+
+def build_head(
+    preset: PresetLike,
+    *,
+    train_embeddings,
+    rnn_units: int | None = None,
+    dropout: float | None = None,
+    rnn_type: str | None = None,
+    bidirectional: bool | None = None,
+    name: str | None = None,
+) -> SequenceHead:
+    """The stage-2 head as the Trainer, the Tuner and `mer experiment` all build it.
+
+    A `SequenceHead` of the preset's size (the arguments given override it) that
+    accepts any number of segments; when the head normalises its input
+    (`SequenceHead(normalize=True)`), its normalisation is adapted to the training
+    songs' embeddings here, before any fit. Not compiled.
+
+    Args:
+        preset: preset name or `Preset`.
+        train_embeddings: float32 `[songs, segments, D]`, the songs the head is fitted on.
+        rnn_units, dropout, rnn_type, bidirectional: override the preset.
+        name: the model's name (e.g. the target). Defaults to Keras' own.
+
+    Returns:
+        The untrained `SequenceHead`, `[songs, segments, D] -> [songs, 2]`.
+    """
+    config = presets_lib.resolve(preset)
+    train_x = _songs("train_embeddings", train_embeddings)
+    if train_x.ndim != 3:
+        raise ParameterError(
+            f"train_embeddings must be [songs, segments, D]. Received: shape {train_x.shape}"
+        )
+    overrides = {
+        k: v
+        for k, v in {
+            "rnn_units": rnn_units,
+            "dropout": dropout,
+            "rnn_type": rnn_type,
+            "bidirectional": bidirectional,
+            "name": name,
+        }.items()
+        if v is not None
+    }
+    # num_segments None: the head accepts any sequence length (e.g. other presets' caches).
+    head = SequenceHead.from_preset(
+        config, embedding_dim=int(train_x.shape[2]), num_segments=None, **overrides
+    )
+    if hasattr(head, "adapt"):
+        head.adapt(train_x)
+    return head
 
 
 def train_head(
@@ -455,21 +583,15 @@ def train_head(
         val_x = _songs("val_embeddings", val_embeddings, train_x.shape[2:])
         val = (val_x, _labels("val_labels", val_labels, len(val_x)))
     epochs = _epochs(max_epochs, config.training.head_max_epochs)
-    overrides = {
-        k: v
-        for k, v in {
-            "rnn_units": rnn_units,
-            "dropout": dropout,
-            "rnn_type": rnn_type,
-            "bidirectional": bidirectional,
-        }.items()
-        if v is not None
-    }
     set_seed(seed)
     with _dtype_policy(mixed_precision):
-        # num_segments None: the head accepts any sequence length (e.g. other presets' caches).
-        model = SequenceHead.from_preset(
-            config, embedding_dim=int(train_x.shape[2]), num_segments=None, **overrides
+        model = build_head(
+            config,
+            train_embeddings=train_x,
+            rnn_units=rnn_units,
+            dropout=dropout,
+            rnn_type=rnn_type,
+            bidirectional=bidirectional,
         )
         _compile_classifier(
             model, config.training.head_learning_rate if learning_rate is None else learning_rate

@@ -25,7 +25,9 @@ from typing import Dict, List, Union
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
+from components.trainer import Executor as TrainerExecutor
 from pipeline import beam_args, configs, data_validation
 
 _HERE = Path(__file__).resolve().parent
@@ -127,6 +129,7 @@ def create_pipeline(
     ingest_workers: int | None = None,
     enable_cache: bool = True,
     example_gen_kwargs: Dict | None = None,
+    unlabeled_data: Union[str, Path, None] = None,
 ) -> tfx.dsl.Pipeline:
     """The mer-tfx pipeline.
 
@@ -154,6 +157,9 @@ def create_pipeline(
             (Beam's default in-memory mode).
         enable_cache: reuse the outputs of components whose inputs did not change.
         example_gen_kwargs: extra keyword arguments of AudioExampleGen.
+        unlabeled_data: a folder of audio without labels that the Trainer's stage 1
+            (the autoencoder) trains on as well; its log-mels are computed in the
+            Trainer with the preset's features. Must not hold the dataset's audio.
 
     Returns:
         The `tfx.dsl.Pipeline`, to run with `tfx.orchestration.LocalDagRunner().run(...)`.
@@ -168,6 +174,8 @@ def create_pipeline(
         overrides["head_max_epochs"] = int(head_max_epochs)
     custom_config = {"preset": preset, "overrides": overrides, "seed": int(seed),
                      "code_version": training_code_version()}
+    if unlabeled_data is not None:
+        custom_config["unlabeled_data"] = str(Path(unlabeled_data).resolve())
 
     example_gen = AudioExampleGen(
         input_base=str(data_root), preset=preset, **(example_gen_kwargs or {})
@@ -197,6 +205,8 @@ def create_pipeline(
 
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_RUN_FN,
+        # TFX's generic Trainer, handing run_fn the examples artifact's label information.
+        custom_executor_spec=executor_spec.ExecutorClassSpec(TrainerExecutor),
         examples=examples,
         hyperparameters=hyperparameters,
         train_args=tfx.proto.TrainArgs(num_steps=0),

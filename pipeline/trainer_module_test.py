@@ -50,23 +50,6 @@ def test_load_examples_without_files_raises(tmp_path):
         trainer_module.load_examples([str(tmp_path / "Split-train" / "*")], preset=presets.get("small"))
 
 
-def test_validation_split_is_stratified_and_disjoint():
-    valence = np.array([1, 0, 0, 1] * 5)
-    arousal = np.array([1, 1, 0, 0] * 5)
-    train, val = trainer_module.validation_split(valence, arousal, seed=3)
-    assert set(train).isdisjoint(val) and len(train) + len(val) == 20
-    quadrants = valence[val] + 2 * arousal[val]
-    assert sorted(quadrants.tolist()) == [0, 1, 2, 3]  # one song of each quadrant (20 % of 5)
-    again = trainer_module.validation_split(valence, arousal, seed=3)
-    np.testing.assert_array_equal(again[1], val)  # deterministic for a seed
-
-
-def test_validation_split_tiny_data_falls_back_to_train():
-    train, val = trainer_module.validation_split(np.array([1, 0]), np.array([1, 0]))
-    np.testing.assert_array_equal(train, [0, 1])
-    np.testing.assert_array_equal(val, [0, 1])
-
-
 def test_preset_from_config_applies_overrides():
     preset = trainer_module.preset_from_config(
         {"preset": "small", "overrides": {"ae_max_epochs": 2, "head_max_epochs": 3}}

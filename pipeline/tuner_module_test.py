@@ -19,8 +19,8 @@ def test_search_space_covers_the_head_hyperparameters():
 def test_head_pair_trains_on_embeddings():
     preset = presets.get("small")
     hp = tuner_module.search_space()
-    model = tuner_module.build_head_pair(hp, preset=preset, embedding_dim=8)
     x = np.random.default_rng(0).normal(size=(6, preset.features.num_segments, 8)).astype("float32")
+    model = tuner_module.build_head_pair(hp, preset=preset, train_embeddings=x)
     y = {"valence": np.array([0, 1] * 3), "arousal": np.array([1, 1, 0] * 2)}
     history = model.fit(x, y, validation_data=(x, y), epochs=1, batch_size=3, verbose=0)
     assert "val_loss" in history.history  # the Tuner's objective exists

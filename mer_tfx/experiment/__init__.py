@@ -1,17 +1,9 @@
 """The paper's experiment protocol (`mer experiment`): k-fold CV by song, rounds,
 segment durations, the masking ablation, the baseline, tables, t-tests and plots."""
 
-from mer_tfx.experiment.protocol import (
-    HEADS,
-    TARGETS,
-    VARIANTS,
-    ExperimentResult,
-    FoldSplit,
-    estimate_seconds,
-    make_folds,
-    run_experiment,
-    stratification_labels,
-)
+from mer_tfx.experiment.fold_runner import HEADS, TARGETS, VARIANTS
+from mer_tfx.experiment.folds import FoldSplit, make_folds, stratification_labels
+from mer_tfx.experiment.protocol import ExperimentResult, run_experiment
 from mer_tfx.experiment.report import (
     PairedTTest,
     binary_scores,
@@ -19,6 +11,7 @@ from mer_tfx.experiment.report import (
     paired_ttest,
     read_results,
 )
+from mer_tfx.experiment.timing import estimate_seconds
 
 __all__ = [
     "HEADS",

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from mer_tfx.errors import ParameterError
-from mer_tfx.experiment import protocol
+from mer_tfx.experiment import fold_runner, protocol, songs, timing
+from mer_tfx.experiment import folds as cv
 
 
 def _strata(n_per_class=10, classes=4):
@@ -12,7 +13,7 @@ def _strata(n_per_class=10, classes=4):
 @pytest.mark.parametrize("folds,rounds", [(10, 2), (3, 1), (2, 3)])
 def test_folds_are_disjoint_by_song_and_cover_every_song(folds, rounds):
     strata = _strata()
-    splits = protocol.make_folds(strata, folds=folds, rounds=rounds, seed=7)
+    splits = cv.make_folds(strata, folds=folds, rounds=rounds, seed=7)
     assert len(splits) == folds * rounds
     for r in range(rounds):
         tests = [s.test for s in splits if s.round == r]
@@ -27,37 +28,37 @@ def test_folds_are_disjoint_by_song_and_cover_every_song(folds, rounds):
 
 def test_folds_are_stratified_on_the_joint_label():
     strata = _strata(n_per_class=10)
-    for s in protocol.make_folds(strata, folds=10, rounds=1):
+    for s in cv.make_folds(strata, folds=10, rounds=1):
         # 10 songs per class and 10 folds: every test fold holds one song of each class.
         assert sorted(strata[s.test].tolist()) == [0, 1, 2, 3]
 
 
 def test_rounds_shuffle_differently_and_seed_reproduces():
     strata = _strata()
-    a = protocol.make_folds(strata, folds=5, rounds=2, seed=0)
-    b = protocol.make_folds(strata, folds=5, rounds=2, seed=0)
+    a = cv.make_folds(strata, folds=5, rounds=2, seed=0)
+    b = cv.make_folds(strata, folds=5, rounds=2, seed=0)
     assert all(np.array_equal(x.test, y.test) and np.array_equal(x.val, y.val)
                for x, y in zip(a, b, strict=True))
     assert not all(np.array_equal(x.test, y.test) for x, y in zip(a[:5], a[5:], strict=True))
 
 
 def test_validation_share():
-    splits = protocol.make_folds(_strata(n_per_class=25), folds=10, rounds=1, val_fraction=0.1)
+    splits = cv.make_folds(_strata(n_per_class=25), folds=10, rounds=1, val_fraction=0.1)
     # 90 training-side songs per fold -> 9 validation songs.
     assert {len(s.val) for s in splits} == {9}
 
 
 def test_rare_class_falls_back_to_plain_kfold():
     strata = np.array([0] * 9 + [1])  # class 1 has one song: cannot stratify 5 folds
-    splits = protocol.make_folds(strata, folds=5, rounds=1)
+    splits = cv.make_folds(strata, folds=5, rounds=1)
     assert sorted(np.concatenate([s.test for s in splits]).tolist()) == list(range(10))
 
 
 def test_stratification_labels_joint_code():
     labels = {"valence": np.array([0, 1, 0, 1]), "arousal": np.array([0, 0, 1, 1])}
-    assert protocol.stratification_labels(labels, targets=("valence", "arousal")).tolist() == [
+    assert cv.stratification_labels(labels, targets=("valence", "arousal")).tolist() == [
         0, 1, 2, 3]
-    assert protocol.stratification_labels(labels, targets=("arousal",)).tolist() == [0, 0, 1, 1]
+    assert cv.stratification_labels(labels, targets=("arousal",)).tolist() == [0, 0, 1, 1]
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -65,7 +66,7 @@ def test_stratification_labels_joint_code():
     ({"val_fraction": 1.5}, "val_fraction=1.5")])
 def test_make_folds_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ParameterError, match=match):
-        protocol.make_folds(_strata(), **kwargs)
+        cv.make_folds(_strata(), **kwargs)
 
 
 def test_run_experiment_rejects_unknown_variant(tmp_path):
@@ -74,12 +75,12 @@ def test_run_experiment_rejects_unknown_variant(tmp_path):
 
 
 def test_durations_map_to_dataset_presets():
-    dataset, chosen = protocol._dataset_presets("4q", durations=[10, 3], small=True)
+    dataset, chosen = songs.dataset_presets("4q", durations=[10, 3], small=True)
     assert dataset == "4q" and [p.name for p in chosen] == ["4q-10s-small", "4q-3s-small"]
-    _, paper = protocol._dataset_presets("pmemo", durations=None, small=False)
+    _, paper = songs.dataset_presets("pmemo", durations=None, small=False)
     assert [p.features.segment_seconds for p in paper] == [1, 3, 5, 10]
     with pytest.raises(ParameterError, match="duration=1"):
-        protocol._dataset_presets("4q", durations=[1], small=True)
+        songs.dataset_presets("4q", durations=[1], small=True)
 
 
 def test_estimate_seconds_extrapolates_one_fold():
@@ -87,11 +88,11 @@ def test_estimate_seconds_extrapolates_one_fold():
                  head_seconds=10.0), dict(preset="p", variant="mask-mean", round=0, fold=0,
                                           ae_seconds=100.0, head_seconds=20.0)]
     # The autoencoder is shared by both targets: 100 + 10 + 20 per fold, x 10 folds.
-    assert protocol.estimate_seconds(rows, folds=10, rounds=1) == {"p mask-mean": 1300.0}
+    assert timing.estimate_seconds(rows, folds=10, rounds=1) == {"p mask-mean": 1300.0}
     # With the measured wall time of the fold, that is used instead.
     for row in rows:
         row["fold_seconds"] = 150.0
-    assert protocol.estimate_seconds(rows, folds=10, rounds=2) == {"p mask-mean": 3000.0}
+    assert timing.estimate_seconds(rows, folds=10, rounds=2) == {"p mask-mean": 3000.0}
 
 
 def test_limit_songs_is_balanced_over_quadrants_and_keeps_dataset_order():
@@ -99,13 +100,13 @@ def test_limit_songs_is_balanced_over_quadrants_and_keeps_dataset_order():
 
     records = [Record(song_id=str(i), path=f"/x/{i}", valence_high=i % 2,
                       arousal_high=(i // 2) % 2) for i in range(40)]
-    chosen = protocol._limit(records, 8, seed=3)
+    chosen = songs.limit_songs(records, 8, seed=3)
     assert len(chosen) == 8
     quadrants = [(r.valence_high, r.arousal_high) for r in chosen]
     assert {q: quadrants.count(q) for q in set(quadrants)} == {
         (0, 0): 2, (0, 1): 2, (1, 0): 2, (1, 1): 2}
     assert [int(r.song_id) for r in chosen] == sorted(int(r.song_id) for r in chosen)
-    assert protocol._limit(records, None, seed=0) == records
+    assert songs.limit_songs(records, None, seed=0) == records
 
 
 def test_predict_labels_batches_and_takes_the_argmax():
@@ -117,5 +118,5 @@ def test_predict_labels_batches_and_takes_the_argmax():
     x = np.random.default_rng(0).normal(size=(70, 3, 4)).astype(np.float32)
     expected = np.asarray(model(x)).argmax(axis=-1)
     # 70 songs = two eager batches of 64 + 6; the result must not depend on the batching.
-    np.testing.assert_array_equal(protocol._predict_labels(model, x), expected)
-    np.testing.assert_array_equal(protocol._predict_labels(model, x, batch_size=7), expected)
+    np.testing.assert_array_equal(fold_runner.predict_labels(model, x), expected)
+    np.testing.assert_array_equal(fold_runner.predict_labels(model, x, batch_size=7), expected)

@@ -80,12 +80,11 @@ def binary_scores(*, y_true: Sequence[int], y_pred: Sequence[int]) -> Tuple[floa
     bad = set(np.unique(np.concatenate([y_true, y_pred]))) - {0, 1}
     if bad:
         raise ParameterError(f"Labels must be 0 or 1. Received: {sorted(bad)}")
-    accuracy = float(np.mean(y_true == y_pred))
-    tp = int(np.sum((y_true == 1) & (y_pred == 1)))
-    fp = int(np.sum((y_true == 0) & (y_pred == 1)))
-    fn = int(np.sum((y_true == 1) & (y_pred == 0)))
-    f1 = 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
-    return accuracy, float(f1)
+    from sklearn.metrics import accuracy_score, f1_score
+
+    accuracy = accuracy_score(y_true, y_pred)
+    f1 = f1_score(y_true, y_pred, pos_label=1, average="binary", zero_division=0)
+    return float(accuracy), float(f1)
 
 
 def majority_class_scores(

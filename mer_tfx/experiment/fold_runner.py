@@ -1,0 +1,175 @@
+"""Trains and scores one fold of the protocol: one preset and variant, every head and target.
+
+The two-stage variants go through `mer_tfx.recipe.train_two_stage` (the TFX Trainer's
+recipe): the fold's training songs are split for early stopping exactly as
+`folds.make_folds` recorded, one autoencoder is trained and shared by every head and
+target, the frozen encoder embeds the songs once and the heads train on that cache.
+The baseline (CNN + BiLSTM trained end to end) uses the fold's recorded split directly.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from mer_tfx import contract
+from mer_tfx.experiment import report as report_lib
+from mer_tfx.experiment.folds import FoldSplit, fold_seed
+
+VARIANTS = ("mask-mean", "mask-zero", "no-mask", "baseline")
+HEADS = {  # name -> (rnn_type, bidirectional)
+    "bilstm": ("lstm", True),
+    "lstm": ("lstm", False),
+    "gru": ("gru", False),
+    "bigru": ("gru", True),
+}
+TARGETS = tuple(contract.TARGETS)  # ("valence", "arousal")
+MASK_FILL = {"mask-mean": "mean", "mask-zero": "zero", "no-mask": "none", "baseline": "none"}
+
+
+def predict_labels(model, inputs: np.ndarray, batch_size: Optional[int] = None) -> np.ndarray:
+    """argmax of the softmax, computed eagerly: a test fold is small, and an eager call
+    skips the seconds `model.predict` spends tracing a new function for every fold.
+
+    Log-mel input ([songs, segments, 216, 128], the baseline) goes 8 songs at a time so
+    the paper-size CNN's full-resolution activations stay well under a GPU's memory."""
+    if batch_size is None:
+        batch_size = 8 if inputs.ndim == 4 else 64
+    probabilities = np.concatenate([
+        np.asarray(model(inputs[start:start + batch_size], training=False))
+        for start in range(0, len(inputs), batch_size)])
+    if probabilities.ndim == 2 and probabilities.shape[-1] == 2:
+        return probabilities.argmax(axis=-1).astype(np.int64)
+    return (probabilities.reshape(-1) > 0.5).astype(np.int64)
+
+
+def history(result) -> dict:
+    """A `TrainResult`'s per-epoch metrics as plain floats (histories.json)."""
+    values = getattr(result, "history", None) or {}
+    return {k: [float(x) for x in v] for k, v in dict(values).items()}
+
+
+class FoldRunner:
+    """Trains and scores one fold x round of one preset and variant.
+
+    Args:
+        dataset: "4q" or "pmemo" (a column of the rows).
+        targets: the targets run.
+        heads: names of `HEADS` trained on each autoencoder.
+        labels: target -> int [songs] 0/1, every song of the dataset.
+        song_ids: [songs] ids, aligned with `labels` and the log-mel rows.
+        strata: int [songs], what the validation split stratifies on.
+        seed: the base seed (`folds.fold_seed` derives each fold's).
+        val_fraction: share of a fold's training songs held out for early stopping.
+        max_ae_epochs, max_head_epochs: caps on the epochs (None: the preset's).
+        mixed_precision: mixed_float16 where a GPU is visible.
+        progress: show the epoch bars (transient, one per stage).
+    """
+
+    def __init__(self, *, dataset, targets, heads, labels, song_ids, strata, seed, val_fraction,
+                 max_ae_epochs, max_head_epochs, mixed_precision, progress):
+        self.dataset = dataset
+        self.targets = tuple(targets)
+        self.heads = tuple(heads)
+        self.labels = labels
+        self.song_ids = np.asarray(song_ids)
+        self.strata = np.asarray(strata)
+        self.seed = seed
+        self.val_fraction = val_fraction
+        self.max_ae_epochs = max_ae_epochs
+        self.max_head_epochs = max_head_epochs
+        self.mixed_precision = mixed_precision
+        self.progress = progress
+
+    def _row(self, preset, variant, head, target, split, *, accuracy, f1, ae, head_result):
+        y = self.labels[target]
+        majority_acc, majority_f1 = report_lib.majority_class_scores(
+            train_labels=y[split.training_side], test_labels=y[split.test])
+        return {
+            "dataset": self.dataset, "preset": preset.name,
+            "segment_seconds": float(preset.features.segment_seconds), "variant": variant,
+            "head": head, "target": target, "round": split.round, "fold": split.fold,
+            "accuracy": accuracy, "f1": f1,
+            "majority_accuracy": majority_acc, "majority_f1": majority_f1,
+            "ae_epochs": int(ae.epochs) if ae is not None else 0,
+            "ae_best_epoch": int(ae.best_epoch) if ae is not None else 0,
+            "ae_seconds": float(ae.seconds) if ae is not None else 0.0,
+            "head_epochs": int(head_result.epochs), "head_best_epoch": int(head_result.best_epoch),
+            "head_seconds": float(head_result.seconds),
+            "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
+            "seed": self.seed,
+        }
+
+    @staticmethod
+    def _tag(preset, variant, split) -> dict:
+        return {"preset": preset.name, "segment_seconds": float(preset.features.segment_seconds),
+                "variant": variant, "round": split.round, "fold": split.fold}
+
+    def run(self, *, preset, variant: str, split: FoldSplit,
+            log_mels) -> Tuple[List[dict], List[dict]]:
+        """Trains and scores the fold; returns (result rows, training histories)."""
+        preset = preset.replace(mask_fill=MASK_FILL[variant])
+        where = f"{preset.name} {variant} r{split.round + 1} f{split.fold + 1}"
+        seed = fold_seed(self.seed, split.round, split.fold)
+        if variant == "baseline":
+            return self._run_baseline(preset, split, log_mels, seed=seed, where=where)
+        return self._run_two_stage(preset, variant, split, log_mels, seed=seed, where=where)
+
+    def _run_baseline(self, preset, split, log_mels, *, seed, where):
+        from mer_tfx import training
+
+        rows, histories = [], []
+        train_x, val_x, test_x = (np.asarray(log_mels[idx], dtype=np.float32)
+                                  for idx in (split.train, split.val, split.test))
+        for target in self.targets:
+            y = self.labels[target]
+            result = training.train_baseline(
+                train_x, y[split.train], val_x, y[split.val], preset=preset, seed=seed,
+                verbose=0, max_epochs=self.max_head_epochs, mixed_precision=self.mixed_precision,
+                callbacks=[training.epoch_bar(
+                    f"{where} baseline {target}", monitor="val_accuracy", mode="max",
+                    leave=False, enabled=self.progress)])
+            accuracy, f1 = report_lib.binary_scores(
+                y_true=y[split.test], y_pred=predict_labels(result.model, test_x))
+            rows.append(self._row(preset, "baseline", "bilstm", target, split, accuracy=accuracy,
+                                  f1=f1, ae=None, head_result=result))
+            histories.append({**self._tag(preset, "baseline", split), "stage": "baseline",
+                              "head": "bilstm", "target": target, "history": history(result)})
+        return rows, histories
+
+    def _run_two_stage(self, preset, variant, split, log_mels, *, seed, where):
+        from mer_tfx import recipe, training
+
+        side = split.training_side
+        result = recipe.train_two_stage(
+            np.asarray(log_mels[side], dtype=np.float32),
+            {t: self.labels[t][side] for t in self.targets},
+            song_ids=self.song_ids[side], strata=self.strata[side], preset=preset, seed=seed,
+            val_fraction=self.val_fraction,
+            head_variants={h: {"rnn_type": HEADS[h][0], "bidirectional": HEADS[h][1]}
+                           for h in self.heads},
+            max_ae_epochs=self.max_ae_epochs, max_head_epochs=self.max_head_epochs,
+            mixed_precision=self.mixed_precision, progress=self.progress, leave_bars=False,
+            description=f"{where} ")
+        if not (np.array_equal(np.sort(side[result.fit]), split.train)
+                and np.array_equal(np.sort(side[result.val]), split.val)):
+            raise RuntimeError(f"{where}: the recipe's validation split differs from the "
+                               "recorded fold (splits.json would not list the songs trained on).")
+        histories: List[Dict] = [{**self._tag(preset, variant, split), "stage": "autoencoder",
+                                  "history": history(result.autoencoder)}]
+        test_embeddings = training.encode_segments(
+            result.encoder, np.asarray(log_mels[split.test], dtype=np.float32))
+        rows = []
+        for head in self.heads:
+            for target in self.targets:
+                trained = result.heads[head][target]
+                y = self.labels[target]
+                accuracy, f1 = report_lib.binary_scores(
+                    y_true=y[split.test], y_pred=predict_labels(trained.model, test_embeddings))
+                rows.append(self._row(preset, variant, head, target, split, accuracy=accuracy,
+                                      f1=f1, ae=result.autoencoder, head_result=trained))
+                histories.append({**self._tag(preset, variant, split), "stage": "head",
+                                  "head": head, "target": target, "history": history(trained)})
+        return rows, histories
+

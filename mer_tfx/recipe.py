@@ -1,0 +1,356 @@
+"""The two-stage recipe: validation split, stage 1, frozen encoder, one head per target.
+
+The TFX Trainer (`pipeline/trainer_module.py`), the Tuner and `mer experiment`'s fold
+runner all train through this module, so a change to the model or its training is
+made once:
+
+1. `validation_split` holds out a share of the TRAINING songs for early stopping
+   (scikit-learn's stratified split over the songs ordered by id, so the same songs
+   and seed give the same split whatever order they arrive in);
+2. `pretrain_stage` pretrains the masked autoencoder (`training.pretrain_autoencoder`)
+   on the fitted songs' segments plus any unlabelled log-mels, freezes its encoder
+   and encodes the fitted and validation songs once;
+3. `train_heads` trains one `SequenceHead` per target on those embeddings
+   (`training.train_head`, built by `training.build_head`, the Tuner's builder too).
+
+`train_two_stage` runs the three in order. Models are built under
+`mer_tfx.distribute.training_strategy()` (mirrored over several GPUs).
+
+Examples:
+
+>>> from mer_tfx import recipe
+>>> result = recipe.train_two_stage(
+...     log_mels, {"valence": v, "arousal": a}, song_ids=ids,
+...     strata=recipe.stratification_labels({"valence": v, "arousal": a}),
+...     preset="small", seed=0)                                  # doctest: +SKIP
+>>> result.head("valence").predict(result.val_embeddings)       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Dict, Mapping, Sequence, Tuple
+
+import keras
+import numpy as np
+
+from mer_tfx import presets as presets_lib
+from mer_tfx import training
+from mer_tfx.errors import ParameterError
+
+# The one head of a plain run (the Trainer's); `mer experiment` names its variants.
+DEFAULT_HEAD = "head"
+# Hyperparameters a head variant may set (the Tuner searches the first three).
+HEAD_HYPERPARAMETERS = ("learning_rate", "rnn_units", "dropout", "rnn_type", "bidirectional")
+
+
+def stratification_labels(labels: Mapping[str, np.ndarray], *, targets: Sequence[str]) -> np.ndarray:
+    """The joint label songs are stratified on.
+
+    Args:
+        labels: target name -> int [songs] 0/1.
+        targets: the targets run.
+
+    Returns:
+        int [songs]: sum of label * 2**i over the targets (for valence, arousal:
+        valence + 2 * arousal, the quadrant's index).
+    """
+    key = np.zeros(len(labels[targets[0]]), dtype=np.int64)
+    for i, target in enumerate(targets):
+        key += np.asarray(labels[target], dtype=np.int64) << i
+    return key
+
+
+def _song_ids(song_ids) -> np.ndarray:
+    return np.asarray([s.decode() if isinstance(s, bytes) else str(s) for s in song_ids])
+
+
+def validation_split(
+    song_ids: Sequence, strata: Sequence[int], *, fraction: float, seed: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, validation) holding out `fraction` of the songs, stratified.
+
+    The songs are ordered by id first, so the split depends only on which songs
+    are given, their strata and the seed. scikit-learn's `train_test_split`
+    stratifies on `strata`; where it cannot (a class with one song, or fewer
+    validation songs than classes) the split is plain random.
+
+    Args:
+        song_ids: str or bytes [songs], unique.
+        strata: int [songs], e.g. `stratification_labels`.
+        fraction: share held out, in (0, 1); at least one song.
+        seed: the split's `random_state`.
+
+    Returns:
+        (fit, val): int indices into `song_ids`, each in song-id order.
+
+    Raises:
+        ParameterError: fewer than two songs, or `fraction` outside (0, 1).
+    """
+    from sklearn.model_selection import train_test_split
+
+    ids = _song_ids(song_ids)
+    strata = np.asarray(strata, dtype=np.int64)
+    if not 0.0 < fraction < 1.0:
+        raise ParameterError(f"fraction must be in (0, 1). Received: fraction={fraction}")
+    if strata.shape != ids.shape:
+        raise ParameterError(
+            f"strata must hold one value per song. Received: {len(strata)} strata, {len(ids)} songs"
+        )
+    n_val = max(1, int(round(fraction * len(ids))))
+    if n_val >= len(ids):
+        raise ParameterError(
+            "Too few training songs to carve a validation split. Received: "
+            f"{len(ids)} training songs, fraction={fraction}"
+        )
+    order = np.argsort(ids, kind="stable")
+    positions = np.arange(len(ids))
+    try:
+        fit, val = train_test_split(
+            positions, test_size=n_val, random_state=seed, stratify=strata[order]
+        )
+    except ValueError:  # a class with one member, or fewer validation songs than classes
+        fit, val = train_test_split(positions, test_size=n_val, random_state=seed)
+    return order[np.sort(fit)], order[np.sort(val)]
+
+
+@dataclasses.dataclass
+class TwoStageResult:
+    """What the recipe trained.
+
+    Attributes:
+        fit: int [songs] indices (into the arrays given) of the songs fitted on, in id order.
+        val: int [songs] indices of the validation songs (early stopping), in id order.
+        song_ids: str [songs], the ids of the songs given.
+        autoencoder: stage 1's `TrainResult` (`model` is the `ConvAutoencoder`).
+        encoder: the frozen encoder, `[n, frames, mels, 1] -> [n, h, w, c]`.
+        fit_embeddings, val_embeddings: float32 `[songs, segments, D]` of fit and val.
+        heads: head variant -> target -> stage 2's `TrainResult` (`model` is the head).
+    """
+
+    fit: np.ndarray
+    val: np.ndarray
+    song_ids: np.ndarray
+    autoencoder: training.TrainResult
+    encoder: keras.Model
+    fit_embeddings: np.ndarray
+    val_embeddings: np.ndarray
+    heads: Dict[str, Dict[str, training.TrainResult]] = dataclasses.field(default_factory=dict)
+
+    def head(self, target: str, variant: str = DEFAULT_HEAD) -> keras.Model:
+        """The trained head of `target` (and head `variant`)."""
+        return self.heads[variant][target].model
+
+
+def _strategy(strategy):
+    from mer_tfx import distribute
+
+    return distribute.training_strategy() if strategy is None else strategy
+
+
+def _sub(log_dir, name: str):
+    return os.path.join(str(log_dir), name) if log_dir else None
+
+
+def pretrain_stage(
+    log_mels,
+    *,
+    song_ids: Sequence,
+    strata: Sequence[int],
+    preset,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    unlabeled_log_mels=None,
+    max_epochs: int | None = None,
+    mixed_precision: bool = False,
+    log_dir=None,
+    progress: bool = True,
+    leave_bars: bool = True,
+    description: str = "",
+    strategy=None,
+) -> TwoStageResult:
+    """Validation split and stage 1: the frozen encoder and the songs' embeddings.
+
+    Args:
+        log_mels: float32 `[songs, segments, frames, mels]`, the training songs.
+        song_ids: [songs] ids of those songs (str or bytes), unique.
+        strata: int [songs], what the validation split stratifies on.
+        preset: preset name, `Preset` or its dict (`presets.resolve`).
+        seed: seeds the split, the weights, the shuffles and the masks. Defaults to 0.
+        val_fraction: share of the songs held out for early stopping. Defaults to 0.1.
+        unlabeled_log_mels: float32 `[songs, segments, frames, mels]` (or
+            `[segments, frames, mels]`) of unlabelled audio that stage 1 trains on as
+            well; never validated on, never seen by the heads. Defaults to None.
+        max_epochs: overrides the preset's `ae_max_epochs`.
+        mixed_precision: mixed_float16 where a GPU is visible. Defaults to False.
+        log_dir: TensorBoard folder (`<log_dir>/autoencoder`), or None.
+        progress: show one epoch bar for the stage on `console.stream()`.
+        leave_bars: keep the finished bar as the stage's summary line. Defaults to True.
+        description: prefix of the bar's label (e.g. the fold).
+        strategy: a `tf.distribute.Strategy`. Defaults to `distribute.training_strategy()`.
+
+    Returns:
+        A `TwoStageResult` with no heads yet.
+    """
+    preset = presets_lib.resolve(preset)
+    log_mels = np.asarray(log_mels, dtype=np.float32)
+    ids = _song_ids(song_ids)
+    if log_mels.ndim != 4 or len(log_mels) != len(ids):
+        raise ParameterError(
+            "log_mels must be float [songs, segments, frames, mels], one row per song id. "
+            f"Received: log_mels of shape {log_mels.shape}, {len(ids)} song ids"
+        )
+    fit, val = validation_split(ids, strata, fraction=val_fraction, seed=seed)
+    frames, mels = log_mels.shape[-2:]
+    fit_segments = log_mels[fit].reshape(-1, frames, mels)
+    if unlabeled_log_mels is not None:
+        extra = np.asarray(unlabeled_log_mels, dtype=np.float32).reshape(-1, frames, mels)
+        fit_segments = np.concatenate([fit_segments, extra])
+    strategy = _strategy(strategy)
+    bar = training.epoch_bar(
+        f"{description}stage 1 autoencoder", monitor="val_loss", mode="min",
+        leave=leave_bars, enabled=progress,
+    )
+    with strategy.scope():
+        autoencoder = training.pretrain_autoencoder(
+            fit_segments,
+            log_mels[val].reshape(-1, frames, mels),
+            preset=preset,
+            seed=seed,
+            log_dir=_sub(log_dir, "autoencoder"),
+            verbose=0,
+            callbacks=[bar],
+            max_epochs=max_epochs,
+            mixed_precision=mixed_precision,
+        )
+    encoder = autoencoder.model.encoder
+    encoder.trainable = False
+    return TwoStageResult(
+        fit=fit,
+        val=val,
+        song_ids=ids,
+        autoencoder=autoencoder,
+        encoder=encoder,
+        fit_embeddings=training.encode_segments(encoder, log_mels[fit]),
+        val_embeddings=training.encode_segments(encoder, log_mels[val]),
+    )
+
+
+def train_heads(
+    stage: TwoStageResult,
+    labels: Mapping[str, Sequence[int]],
+    *,
+    preset,
+    seed: int = 0,
+    head_variants: Mapping[str, Mapping[str, Any]] | None = None,
+    max_epochs: int | None = None,
+    mixed_precision: bool = False,
+    log_dir=None,
+    progress: bool = True,
+    leave_bars: bool = True,
+    description: str = "",
+    strategy=None,
+) -> TwoStageResult:
+    """Stage 2: one head per target and head variant on `stage`'s frozen embeddings.
+
+    Args:
+        stage: `pretrain_stage`'s result; its `heads` are filled in and it is returned.
+        labels: target name -> int [songs] 0/1, aligned with the songs given to
+            `pretrain_stage`.
+        preset: preset name, `Preset` or its dict.
+        seed: seeds the weights, dropout and the shuffle. Defaults to 0.
+        head_variants: variant name -> hyperparameters overriding the preset (keys of
+            `HEAD_HYPERPARAMETERS`). Defaults to one variant, `DEFAULT_HEAD`, as the
+            preset says.
+        max_epochs: overrides the preset's `head_max_epochs`.
+        mixed_precision, log_dir (`<log_dir>/<variant>/<target>`), progress, leave_bars,
+            description, strategy: as in `pretrain_stage`.
+
+    Returns:
+        `stage`, with `heads[variant][target]` set.
+    """
+    preset = presets_lib.resolve(preset)
+    variants = dict(head_variants) if head_variants else {DEFAULT_HEAD: {}}
+    for name, values in variants.items():
+        unknown = sorted(set(values) - set(HEAD_HYPERPARAMETERS))
+        if unknown:
+            raise ParameterError(
+                f"Head hyperparameters must be among {HEAD_HYPERPARAMETERS}. "
+                f"Received: {name}={dict(values)!r}"
+            )
+    strategy = _strategy(strategy)
+    for name, values in variants.items():
+        label = "" if name == DEFAULT_HEAD else f"{name} "
+        for target, y in labels.items():
+            y = np.asarray(y)
+            bar = training.epoch_bar(
+                f"{description}stage 2 {label}{target}", monitor="val_accuracy", mode="max",
+                leave=leave_bars, enabled=progress,
+            )
+            with strategy.scope():
+                result = training.train_head(
+                    stage.fit_embeddings,
+                    y[stage.fit],
+                    stage.val_embeddings,
+                    y[stage.val],
+                    preset=preset,
+                    seed=seed,
+                    log_dir=_sub(_sub(log_dir, name), target),
+                    verbose=0,
+                    callbacks=[bar],
+                    max_epochs=max_epochs,
+                    mixed_precision=mixed_precision,
+                    **{k: values[k] for k in HEAD_HYPERPARAMETERS if values.get(k) is not None},
+                )
+            stage.heads.setdefault(name, {})[target] = result
+    return stage
+
+
+def train_two_stage(
+    log_mels,
+    labels: Mapping[str, Sequence[int]],
+    *,
+    song_ids: Sequence,
+    strata: Sequence[int],
+    preset,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    unlabeled_log_mels=None,
+    head_variants: Mapping[str, Mapping[str, Any]] | None = None,
+    max_ae_epochs: int | None = None,
+    max_head_epochs: int | None = None,
+    mixed_precision: bool = False,
+    log_dir=None,
+    progress: bool = True,
+    leave_bars: bool = True,
+    description: str = "",
+    strategy=None,
+) -> TwoStageResult:
+    """The whole recipe: `pretrain_stage`, then `train_heads` (see both for the arguments).
+
+    Args:
+        log_mels: float32 `[songs, segments, frames, mels]` of the training songs.
+        labels: target name -> int [songs] 0/1.
+        song_ids, strata, preset, seed, val_fraction, unlabeled_log_mels: as in
+            `pretrain_stage`.
+        head_variants: as in `train_heads`.
+        max_ae_epochs, max_head_epochs: override the preset's epoch bounds.
+        mixed_precision, log_dir, progress, leave_bars, description, strategy: as in
+            `pretrain_stage`.
+
+    Returns:
+        `TwoStageResult`: the split, the frozen encoder, the embeddings and the heads.
+    """
+    strategy = _strategy(strategy)
+    shared = dict(
+        preset=preset, seed=seed, mixed_precision=mixed_precision, log_dir=log_dir,
+        progress=progress, leave_bars=leave_bars, description=description, strategy=strategy,
+    )
+    stage = pretrain_stage(
+        log_mels, song_ids=song_ids, strata=strata, val_fraction=val_fraction,
+        unlabeled_log_mels=unlabeled_log_mels, max_epochs=max_ae_epochs, **shared,
+    )
+    return train_heads(
+        stage, labels, head_variants=head_variants, max_epochs=max_head_epochs, **shared
+    )
