@@ -16,7 +16,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
 from components import example_codec
-from components.audio_example_gen import component, custom_config, executor, reports
+from components.audio_example_gen import component, custom_config, decode, executor, reports, splits
 from components.conftest import TINY_FEATURES, TINY_PRESET, write_corrupt, write_csv
 from mer_tfx import contract, presets
 from mer_tfx.errors import DatasetError, ParameterError
@@ -243,6 +243,22 @@ def test_audio_to_example_is_the_tfx_input_source_transform(dataset_manifest):
             | beam.Map(lambda serialized: _song_id(tf.train.Example.FromString(serialized)))
         )
         assert_that(ids, equal_to(sorted(dataset_manifest["songs"])))
+
+
+def test_generate_examples_by_beam_returns_every_song_in_its_split(dataset_manifest):
+    properties = _exec_properties(dataset_manifest["root"])
+    expected = {"train": [], "eval": []}
+    for song_id in dataset_manifest["songs"]:
+        song = decode.EncodedSong(song_id, "Q1", b"")
+        expected[("train", "eval")[splits.song_partition(song, 2, [8, 10])]].append(song_id)
+    with test_pipeline.TestPipeline() as pipeline:
+        parts = executor.Executor().GenerateExamplesByBeam(pipeline, properties)
+        assert sorted(parts) == ["eval", "train"]
+        for name, examples in parts.items():
+            ids = examples | f"Id[{name}]" >> beam.Map(
+                lambda serialized: _song_id(tf.train.Example.FromString(serialized))
+            )
+            assert_that(ids, equal_to(expected[name]), label=f"Check[{name}]")
 
 
 def _shared_4q() -> Path:
