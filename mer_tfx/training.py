@@ -46,6 +46,8 @@ from mer_tfx.models import CnnBiLstmBaseline, ConvAutoencoder, SequenceHead, Two
 
 PresetLike = Union[str, presets_lib.Preset]
 MASK_FILLS = ("mean", "zero", "none")
+# Segments per validation batch of stage 1 (at least the training batch).
+VALIDATION_BATCH = 128
 
 
 @dataclasses.dataclass
@@ -153,10 +155,12 @@ def _fit(
     log_dir,
     callbacks: Sequence[keras.callbacks.Callback],
     fit_kwargs: dict,
+    stopper: keras.callbacks.EarlyStopping | None = None,
 ) -> TrainResult:
-    stopper = keras.callbacks.EarlyStopping(
-        monitor=monitor, mode=mode, patience=patience, restore_best_weights=True
-    )
+    if stopper is None:
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=mode, patience=patience, restore_best_weights=True
+        )
     all_callbacks = [stopper]
     if log_dir is not None:
         all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
@@ -357,6 +361,32 @@ def masked_autoencoder_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+class RelativeEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping (mode "min") where an improvement must beat the best by a fraction.
+
+    A value counts as better only when it is below `best * (1 - min_delta)`: a loss
+    that keeps creeping down by less than that for `patience` epochs ends training,
+    whatever its scale. `min_delta=0` is Keras' `EarlyStopping(mode="min")`.
+
+    Args:
+        monitor: the metric watched, e.g. "val_loss" (non-negative).
+        patience: epochs without an improvement before training stops.
+        min_delta: the relative improvement needed, in [0, 1).
+    """
+
+    def __init__(self, *, monitor: str, patience: int, min_delta: float):
+        if not 0.0 <= min_delta < 1.0:
+            raise ParameterError(f"min_delta must be in [0, 1). Received: min_delta={min_delta}")
+        super().__init__(monitor=monitor, mode="min", patience=patience,
+                         restore_best_weights=True)
+        self.relative_delta = float(min_delta)
+
+    def _is_improvement(self, monitor_value, reference_value):
+        if reference_value is None or not np.isfinite(reference_value):
+            return True
+        return monitor_value < reference_value * (1.0 - self.relative_delta)
+
+
 def pretrain_autoencoder(
     train_segments,
     val_segments,
@@ -375,9 +405,11 @@ def pretrain_autoencoder(
     the CLEAN segments as input and target (no masking), so `val_loss` measures
     plain reconstruction. Adam(`ae_learning_rate`), Huber(delta=1) plus the
     activity penalty, batch `ae_batch_size`, at most `ae_max_epochs` epochs,
-    early stopping on `val_loss` with `patience`, best weights restored. With
-    `ae_segments_per_epoch` set (the "-small" presets), each epoch draws that many
-    training segments afresh and validates on a fixed quarter as many.
+    early stopping on `val_loss` with `ae_patience` (else `patience`), best weights
+    restored; with `ae_min_delta` > 0 an epoch counts as better only when its loss
+    is that fraction below the best so far (`RelativeEarlyStopping`). Every training
+    segment is seen every epoch, unless `ae_segments_per_epoch` is set: then each
+    epoch draws that many afresh and validates on a fixed quarter as many.
 
     Args:
         train_segments: float32 `[segments, 216, 128]` or `[songs, segments, 216, 128]`.
@@ -426,18 +458,72 @@ def pretrain_autoencoder(
         "verbose": verbose,
     }
     if val is not None:
+        # Validation is a forward pass only: larger batches cost the same and step less.
         fit_kwargs["validation_data"] = tf.data.Dataset.from_tensor_slices(
             (val[..., None], val[..., None])
-        ).batch(batch)
+        ).batch(max(batch, VALIDATION_BATCH))
+    monitor = "val_loss" if val is not None else "loss"
+    patience = config.training.ae_patience or config.training.patience
     return _fit(
         model,
-        monitor="val_loss" if val is not None else "loss",
+        monitor=monitor,
         mode="min",
-        patience=config.training.patience,
+        patience=patience,
         log_dir=log_dir,
         callbacks=callbacks,
         fit_kwargs=fit_kwargs,
+        stopper=RelativeEarlyStopping(
+            monitor=monitor, patience=patience, min_delta=config.training.ae_min_delta
+        ),
     )
+
+
+def unlabeled_log_mels(
+    folder, *, preset: PresetLike, exclude: Sequence = ()
+) -> tuple[np.ndarray, list]:
+    """Log-mel segments of every audio file under `folder`: extra stage-1 training data.
+
+    Stage 1 needs no labels, so any music helps it. Each file is decoded, looped or
+    cut to the clip length and turned into the preset's log-mel segments, exactly as
+    labelled clips are (`mer_tfx.features.clip_to_log_mel_segments`).
+
+    Args:
+        folder: a folder searched recursively for `mer_tfx.audio.AUDIO_EXTENSIONS` files.
+        preset: preset name, `Preset` or its dict (the feature settings).
+        exclude: paths of files to leave out (e.g. the evaluation songs' audio).
+
+    Returns:
+        (float32 `[files, segments, frames, mels]`, [(file name, reason)] of the files
+        that could not be read). The array is empty (0 files) when nothing was read.
+
+    Raises:
+        ParameterError: `folder` is not a folder.
+    """
+    from pathlib import Path
+
+    from mer_tfx.audio import AUDIO_EXTENSIONS, load_clip
+    from mer_tfx.errors import AudioLoadError
+    from mer_tfx.features import clip_to_log_mel_segments
+
+    config = presets_lib.resolve(preset)
+    root = Path(folder)
+    if not root.is_dir():
+        raise ParameterError(f"The unlabelled audio folder does not exist. Received: {folder}")
+    skip = {Path(p).resolve() for p in exclude}
+    files = sorted(p for p in root.rglob("*")
+                   if p.suffix.lower() in AUDIO_EXTENSIONS and p.resolve() not in skip)
+    f = config.features
+    clips, skipped = [], []
+    for path in files:
+        try:
+            waveform = load_clip(path, sample_rate=f.sample_rate, clip_seconds=f.clip_seconds)
+        except AudioLoadError as error:  # unreadable audio is skipped, never fatal
+            skipped.append((path.name, str(error).splitlines()[0][:200]))
+            continue
+        clips.append(np.asarray(clip_to_log_mel_segments(waveform[None], f))[0])
+    if not clips:
+        return np.zeros((0, f.num_segments, *f.spectrogram_shape), np.float32), skipped
+    return np.stack(clips).astype(np.float32), skipped
 
 
 def encode_segments(encoder: keras.Model, log_mels, *, batch_size: int = 64) -> np.ndarray:

@@ -298,3 +298,98 @@ def test_segments_per_epoch_must_be_positive():
             batch_size=2,
             segments_per_epoch=0,
         )
+
+
+class _LossSequence(keras.callbacks.Callback):
+    """Replaces the logged val_loss with a scripted sequence (runs before early stopping)."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = list(values)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_loss"] = self.values[epoch]
+
+
+def _run_stopper(stopper, values):
+    """Feeds `values` to an early-stopping callback; returns (epochs run, best epoch 1-based)."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((4, 1), "float32")
+    history = model.fit(x, x, validation_data=(x, x), epochs=len(values), verbose=0,
+                        callbacks=[_LossSequence(values), stopper])
+    return len(history.history["loss"]), stopper.best_epoch + 1
+
+
+def test_relative_early_stopping_needs_a_relative_drop():
+    # Falls by 0.1 % an epoch after epoch 3: no 1 % drop within 3 epochs.
+    values = [1.0, 0.8, 0.7] + [0.7 * 0.999**k for k in range(1, 8)]
+    stopper = training.RelativeEarlyStopping(monitor="val_loss", patience=3, min_delta=0.01)
+    assert _run_stopper(stopper, values) == (6, 3)
+    # min_delta 0: any drop counts, so it never stops on this sequence.
+    stopper = training.RelativeEarlyStopping(monitor="val_loss", patience=3, min_delta=0.0)
+    assert _run_stopper(stopper, values) == (10, 10)
+    # Small drops add up: epoch 3 is 1.1 % below epoch 1's best, so it counts.
+    values = [1.0, 0.995, 0.989, 0.985, 0.98, 0.975, 0.97]
+    stopper = training.RelativeEarlyStopping(monitor="val_loss", patience=2, min_delta=0.01)
+    assert _run_stopper(stopper, values) == (5, 3)
+
+
+def test_relative_early_stopping_rejects_bad_delta():
+    with pytest.raises(ParameterError, match="min_delta"):
+        training.RelativeEarlyStopping(monitor="val_loss", patience=2, min_delta=1.0)
+
+
+def test_pretrain_autoencoder_uses_stage_one_patience_and_every_segment():
+    preset = TINY.replace(activity_l2=0.0, patience=50, ae_patience=1, ae_min_delta=0.5)
+    segments = _structured_segments(40)
+    seen = []
+
+    class CountSteps(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.params["steps"])
+
+    result = training.pretrain_autoencoder(
+        segments[:32], segments[32:], preset=preset, verbose=0, max_epochs=20,
+        callbacks=[CountSteps()])
+    # A 50 % drop per epoch is needed: the loss stops qualifying within a few epochs, and
+    # ae_patience=1 (not patience=50) ends the run one epoch later.
+    assert result.epochs < 20
+    assert result.epochs == result.best_epoch + 1
+    # Every segment every epoch: 32 segments in batches of 8.
+    assert seen[0] == 4
+
+
+def test_small_presets_train_stage_one_on_every_segment_until_it_stops():
+    for name in ("small", "4q-3s-small", "4q-10s-small", "pmemo-1s-small"):
+        config = presets.get(name).training
+        assert config.ae_segments_per_epoch is None
+        assert config.ae_max_epochs >= 50 and config.ae_min_delta > 0
+        assert config.ae_patience is not None and config.ae_patience < config.ae_max_epochs
+    assert presets.get("4q-5s").training.ae_min_delta == 0.0  # the paper's Table 3
+
+
+def test_unlabeled_log_mels_reads_every_audio_file_and_skips_unreadable(tmp_path):
+    import wave
+
+    rate = TINY.features.sample_rate
+    folder = tmp_path / "music"
+    (folder / "sub").mkdir(parents=True)
+    for name, seconds in (("a.wav", 2.0), ("sub/b.wav", 5.0)):
+        samples = (0.3 * np.sin(np.arange(int(seconds * rate)) * 0.2) * 32767).astype("<i2")
+        with wave.open(str(folder / name), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(samples.tobytes())
+    (folder / "broken.mp3").write_bytes(b"not audio")
+    (folder / "notes.txt").write_text("not audio either")
+
+    log_mels, skipped = training.unlabeled_log_mels(folder, preset=TINY)
+    assert log_mels.shape == (2, 4, 16, 16) and log_mels.dtype == np.float32
+    assert np.isfinite(log_mels).all() and log_mels.max() > 0
+    assert [name for name, _ in skipped] == ["broken.mp3"]
+    only_b, _ = training.unlabeled_log_mels(folder, preset=TINY, exclude=[folder / "a.wav"])
+    np.testing.assert_array_equal(only_b, log_mels[1:])
+    with pytest.raises(ParameterError, match="does not exist"):
+        training.unlabeled_log_mels(tmp_path / "missing", preset=TINY)

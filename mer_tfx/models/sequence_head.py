@@ -11,6 +11,28 @@ from mer_tfx.errors import ParameterError
 from mer_tfx.models import conv_autoencoder
 
 RNN_TYPES = ("lstm", "gru")
+# Added to every standard deviation `adapt` measures: a dimension that never varied on the
+# training songs (a ReLU unit that was always 0) must not blow up when it varies later.
+STD_FLOOR = 1e-3
+
+
+@keras.saving.register_keras_serializable(package="mer_tfx")
+class Standardization(keras.layers.Normalization):
+    """`keras.layers.Normalization` that reads its mean and variance variables at every call.
+
+    The stock layer copies them into tensors when adapted or loaded, so weights set
+    later (`set_weights`, a checkpoint, a copy of the head) would be ignored; here they
+    always take effect, in Keras and in a traced or exported graph alike.
+    """
+
+    def call(self, inputs):
+        inputs = keras.ops.cast(inputs, self.compute_dtype)
+        mean = keras.ops.reshape(self.adapt_mean, self._broadcast_shape)
+        variance = keras.ops.reshape(self.adapt_variance, self._broadcast_shape)
+        std = keras.ops.maximum(keras.ops.sqrt(variance), keras.config.epsilon())
+        return (inputs - keras.ops.cast(mean, self.compute_dtype)) / keras.ops.cast(
+            std, self.compute_dtype
+        )
 
 
 def check_head_args(
@@ -68,6 +90,10 @@ class SequenceHead(keras.Model):
         bidirectional: whether the recurrent layer reads both ways. Defaults to True.
         dropout: dropout rate after the recurrent layer. Defaults to 0.5.
         num_classes: softmax outputs. Defaults to 2 (index 1 = "high").
+        normalize: standardise every embedding dimension before the recurrent
+            layer (`keras.layers.Normalization(axis=-1)`, named "normalization"),
+            with the mean and standard deviation `adapt` measures on the training
+            songs' embeddings. Not part of the paper's head. Defaults to False.
 
     Input shape: float32 `[batch, segments, embedding_dim]`.
     Output shape: float32 `[batch, num_classes]`, rows summing to 1.
@@ -92,6 +118,7 @@ class SequenceHead(keras.Model):
         bidirectional: bool = True,
         dropout: float = 0.5,
         num_classes: int = 2,
+        normalize: bool = False,
         **kwargs,
     ):
         if not isinstance(embedding_dim, int) or embedding_dim <= 0:
@@ -112,6 +139,9 @@ class SequenceHead(keras.Model):
             num_classes=num_classes,
         )
 
+        if normalize:
+            layers.insert(0, Standardization(axis=-1, name="normalization"))
+
         # === Functional Model ===
         inputs = keras.Input(shape=(num_segments, embedding_dim), name="embeddings")
         x = inputs
@@ -127,6 +157,31 @@ class SequenceHead(keras.Model):
         self.bidirectional = bool(bidirectional)
         self.dropout = float(dropout)
         self.num_classes = num_classes
+        self.normalize = bool(normalize)
+
+    def adapt(self, embeddings) -> None:
+        """Sets the standardisation to the mean and std of `embeddings`, per dimension.
+
+        Call it with the training songs' embeddings only (never validation or test
+        songs'), before training. The std gets `STD_FLOOR` added. A no-op when
+        `normalize` is False.
+
+        Args:
+            embeddings: float `[songs, segments, embedding_dim]`.
+        """
+        if not self.normalize:
+            return
+        values = keras.ops.convert_to_numpy(embeddings).astype("float32")
+        if values.ndim != 3 or values.shape[-1] != self.embedding_dim or values.size == 0:
+            raise ParameterError(
+                f"embeddings must be float [songs, segments, {self.embedding_dim}] with at "
+                f"least one song. Received: embeddings of shape {values.shape}"
+            )
+        layer = self.get_layer("normalization")
+        layer.adapt(values)
+        std = keras.ops.sqrt(layer.adapt_variance) + STD_FLOOR
+        layer.adapt_variance.assign(keras.ops.square(std))
+        layer.finalize_state()
 
     def get_config(self) -> dict:
         return {
@@ -139,6 +194,7 @@ class SequenceHead(keras.Model):
             "bidirectional": self.bidirectional,
             "dropout": self.dropout,
             "num_classes": self.num_classes,
+            "normalize": self.normalize,
         }
 
     @classmethod
@@ -170,6 +226,7 @@ class SequenceHead(keras.Model):
             "rnn_type": preset.model.rnn_type,
             "bidirectional": preset.model.bidirectional,
             "dropout": preset.model.dropout,
+            "normalize": preset.model.normalize_embeddings,
         }
         config.update(kwargs)
         return cls(**config)

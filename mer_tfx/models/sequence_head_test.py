@@ -65,3 +65,77 @@ def test_from_preset_uses_encoder_size():
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(ParameterError, match=repr(list(kwargs.values())[0])):
         SequenceHead(**{"embedding_dim": 4, **kwargs})
+
+
+def _embeddings(songs=12, segments=5, dim=6, seed=0):
+    """Dimensions with very different scales and offsets, as raw ReLU embeddings have."""
+    rng = np.random.default_rng(seed)
+    scale = np.array([1e-3, 0.1, 1.0, 10.0, 100.0, 1.0])[:dim]
+    return (5.0 * scale + scale * rng.normal(size=(songs, segments, dim))).astype("float32")
+
+
+def test_normalize_standardises_with_the_adapted_statistics():
+    head = SequenceHead(embedding_dim=6, rnn_units=3, normalize=True)
+    x = _embeddings()
+    head.adapt(x)
+    normalization = head.get_layer("normalization")
+    z = keras.ops.convert_to_numpy(normalization(x))
+    np.testing.assert_allclose(z.mean(axis=(0, 1)), 0.0, atol=1e-4)
+    # std / (std + 1e-3): 1 for every dimension but the one whose std is 1e-3.
+    expected = x.std(axis=(0, 1)) / (x.std(axis=(0, 1)) + 1e-3)
+    np.testing.assert_allclose(z.std(axis=(0, 1)), expected, rtol=1e-3)
+
+
+def test_normalize_floor_keeps_a_constant_dimension_finite():
+    head = SequenceHead(embedding_dim=3, rnn_units=2, normalize=True)
+    x = np.zeros((4, 5, 3), "float32")
+    x[..., 1] = np.random.default_rng(0).normal(size=(4, 5))
+    head.adapt(x)  # dimensions 0 and 2 never vary: a dead ReLU unit
+    later = np.ones((1, 5, 3), "float32")
+    z = keras.ops.convert_to_numpy(head.get_layer("normalization")(later))
+    assert np.all(np.abs(z[..., 0]) <= 1e3)
+
+
+def test_normalize_off_is_the_papers_head_and_adapt_is_a_no_op():
+    head = SequenceHead(embedding_dim=6, rnn_units=3)
+    assert head.normalize is False
+    assert "normalization" not in [layer.name for layer in head.layers]
+    before = [w.copy() for w in head.get_weights()]
+    head.adapt(_embeddings())
+    for a, b in zip(before, head.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_adapt_rejects_embeddings_of_another_width():
+    head = SequenceHead(embedding_dim=6, rnn_units=3, normalize=True)
+    with pytest.raises(ParameterError, match="embeddings must be"):
+        head.adapt(np.zeros((2, 5, 4), "float32"))
+
+
+def test_normalized_head_config_and_saved_file_round_trip(tmp_path):
+    head = SequenceHead(embedding_dim=6, num_segments=5, rnn_units=3, normalize=True)
+    assert head.get_config()["normalize"] is True
+    assert SequenceHead.from_config(head.get_config()).get_config() == head.get_config()
+    x = _embeddings()
+    head.adapt(x)
+    head.save(tmp_path / "head.keras")
+    loaded = keras.saving.load_model(tmp_path / "head.keras")
+    assert loaded.normalize is True
+    np.testing.assert_array_equal(
+        loaded.get_layer("normalization").get_weights()[0],
+        head.get_layer("normalization").get_weights()[0],
+    )
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), head.predict(x, verbose=0),
+                               rtol=0, atol=1e-6)
+    # The loaded head standardises: its output differs from an unadapted copy's.
+    fresh = SequenceHead.from_config(head.get_config())
+    fresh.set_weights(head.get_weights())
+    np.testing.assert_allclose(fresh.predict(x, verbose=0), head.predict(x, verbose=0),
+                               rtol=0, atol=1e-6)
+
+
+def test_from_preset_normalizes_for_small_presets_only():
+    assert SequenceHead.from_preset("small").normalize is True
+    assert SequenceHead.from_preset("4q-5s-small").normalize is True
+    assert SequenceHead.from_preset("4q-5s").normalize is False
+    assert SequenceHead.from_preset("4q-5s", normalize=True).normalize is True
