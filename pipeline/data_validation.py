@@ -1,7 +1,7 @@
 """Data validation of the pipeline: TFDV on the audio-level features, and what it found.
 
-    AudioExampleGen -> StatisticsGen (only `contract.VALIDATED_FEATURES`) ─┐
-    CuratedSchemaGen (pipeline/schema/schema.pbtxt) ───────────────────────┴> ExampleValidator
+    CuratedSchemaGen (pipeline/schema/schema.pbtxt) ─┬──────────────────────────┐
+    AudioExampleGen -> StatisticsGen (reads only the schema's features) -> ExampleValidator
 
 StatisticsGen computes statistics of the audio-level facts and the labels the
 ExampleGen writes (never the waveform); the curated schema holds the bounds a
@@ -36,15 +36,20 @@ def validation_components(examples) -> list:
 
     from components.curated_schema_gen import CuratedSchemaGen
 
+    schema = CuratedSchemaGen(schema_text=SCHEMA_FILE.read_text(encoding="utf-8"))
+    # With the schema as input and `experimental_filter_read_paths`, StatisticsGen's
+    # reader decodes only the schema's features (`contract.VALIDATED_FEATURES`), so the
+    # waveform is never parsed into Arrow; a `feature_allowlist` would still decode it
+    # (and StatsOptions' JSON cannot carry the FeaturePaths the filter needs).
     statistics = tfx.components.StatisticsGen(
         examples=examples,
-        stats_options=tfdv.StatsOptions(feature_allowlist=list(contract.VALIDATED_FEATURES)),
+        schema=schema.outputs["schema"],
+        stats_options=tfdv.StatsOptions(experimental_filter_read_paths=True),
     )
-    schema = CuratedSchemaGen(schema_text=SCHEMA_FILE.read_text(encoding="utf-8"))
     validator = tfx.components.ExampleValidator(
         statistics=statistics.outputs[STATISTICS_KEY], schema=schema.outputs["schema"]
     )
-    return [statistics, schema, validator]
+    return [schema, statistics, validator]
 
 
 def _splits(uri: str, file_name: str):

@@ -85,6 +85,12 @@ def test_a_synthetic_pipeline_pushes_a_servable_model(synthetic_run):
     assert {line.split()[1] for line in overall} == {"valence", "arousal"}
     assert all("binary_accuracy=" in line and "f1_score=" in line for line in overall)
     assert report.skipped_count >= 1  # the synthetic set has a corrupt file on purpose
+    from pipeline import data_validation
+
+    # ... and a silent clip: data validation reports it, and the run still pushed (above).
+    found = data_validation.summary_lines(node.outputs for node in report.nodes.values())
+    assert any(": rms_dbfs: Out-of-range" in line for line in found), found
+    assert any(": silence_share: Out-of-range" in line for line in found), found
     model = tf.saved_model.load(str(version))
     info = model.signatures["model_info"](unused=tf.constant([0], tf.int32))
     assert info["preset"].numpy()[0] == b"small"
