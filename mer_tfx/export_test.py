@@ -244,3 +244,36 @@ def test_decode_wav_mono_reads_what_a_streamed_or_cut_file_holds():
 def test_decode_wav_mono_rejects_what_is_not_a_wav(data):
     with pytest.raises(tf.errors.InvalidArgumentError):
         export.decode_wav_mono(tf.constant(data))
+
+
+def test_export_keeps_the_heads_standardisation(tmp_path):
+    """A `SequenceHead(normalize=True)`'s adapted mean and variance are variables of the
+    SavedModel, and the served probabilities are the Keras model's."""
+    from mer_tfx.models import SequenceHead
+
+    encoder, _, _ = _tiny_models(seed=1)
+    f = PRESET.features
+    log_mel = clip_to_log_mel_segments(tf.constant(_tone(30.0, batch=3)), f)
+    embeddings = encoder.predict(tf.reshape(log_mel, (-1, f.num_frames, f.n_mels, 1)), verbose=0)
+    embeddings = embeddings.reshape(3, f.num_segments, -1)
+    heads = []
+    for seed in (2, 3):
+        keras.utils.set_random_seed(seed)
+        head = SequenceHead(embedding_dim=embeddings.shape[-1], num_segments=f.num_segments,
+                            rnn_units=4, normalize=True)
+        head.adapt(embeddings * (1.0 + seed))  # distinct statistics per head
+        heads.append(head)
+    path = tmp_path / "model"
+    export.export_serving_model(path, encoder=encoder, valence_head=heads[0],
+                                arousal_head=heads[1], preset=PRESET)
+    loaded = tf.saved_model.load(str(path))
+    reader = tf.train.load_checkpoint(str(path / "variables" / "variables"))
+    saved = [reader.get_tensor(key) for key in reader.get_variable_to_shape_map()]
+    for head in heads:
+        mean = head.get_layer("normalization").adapt_mean.numpy()
+        assert any(np.shape(value) == mean.shape and np.array_equal(value, mean)
+                   for value in saved)
+    out = loaded.signatures["serving_default"](waveform=tf.constant(_tone(30.0, batch=3)))
+    for key, head in (("valence_probability", heads[0]), ("arousal_probability", heads[1])):
+        expected = head.predict(embeddings, verbose=0)[:, 1]
+        np.testing.assert_allclose(out[key].numpy(), expected, rtol=0, atol=1e-5)

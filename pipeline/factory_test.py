@@ -69,3 +69,18 @@ def test_create_pipeline_wires_every_component(tmp_path):
     )
     assert "Tuner" not in [c.id for c in no_tuner.components]
 
+
+def test_unlabeled_data_reaches_the_trainer_by_path(tmp_path):
+    pytest.importorskip("components.audio_example_gen.component")
+    folder = tmp_path / "unlabelled"
+    folder.mkdir()
+    pipe = pipeline_lib.create_pipeline(
+        pipeline_root=tmp_path / "root", data_root=tmp_path / "data",
+        serving_model_dir=tmp_path / "s", metadata_path=tmp_path / "m.sqlite",
+        unlabeled_data=folder,
+    )
+    trainer = {c.id: c for c in pipe.components}["Trainer"]
+    custom_config = trainer.exec_properties["custom_config"]
+    if isinstance(custom_config, str):
+        custom_config = json.loads(custom_config)
+    assert custom_config["unlabeled_data"] == str(folder.resolve())

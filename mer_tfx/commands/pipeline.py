@@ -323,6 +323,7 @@ def run_pipeline(
     beam_pipeline_args: Sequence[str] = (),
     verbose: bool = False,
     example_gen_kwargs: dict | None = None,
+    unlabeled_data: Path | None = None,
 ) -> PipelineReport:
     """Builds and runs the pipeline with LocalDagRunner; returns what it produced."""
     from tfx import v1 as tfx
@@ -332,7 +333,7 @@ def run_pipeline(
     optional = {
         "tuner_trials": tuner_trials, "ae_max_epochs": ae_max_epochs,
         "head_max_epochs": head_max_epochs, "accuracy_threshold": accuracy_threshold,
-        "f1_threshold": f1_threshold,
+        "f1_threshold": f1_threshold, "unlabeled_data": unlabeled_data,
     }
     layout.pipeline_root.mkdir(parents=True, exist_ok=True)
     pipe = create_pipeline(
@@ -419,6 +420,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ae-epochs", type=int, help="override the autoencoder's max epochs")
     parser.add_argument("--head-epochs", type=int, help="override the heads' max epochs")
     parser.add_argument("--seed", type=int, default=0, help="training and synthetic-data seed")
+    parser.add_argument("--unlabeled-data", metavar="DIR", default=None,
+                        help="a folder of audio without labels that stage 1 (the autoencoder) "
+                             "trains on as well; must not hold the dataset's audio")
     parser.add_argument("--clips-per-quadrant", type=int, default=8,
                         help="synthetic dataset size when no --data is given (default: 8)")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
@@ -430,6 +434,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "file <output>/mer-pipeline.log)")
 
 
+def check_unlabeled_data(folder, *, data_root: Path) -> Path | None:
+    """`--unlabeled-data` as a resolved folder, or None when not given.
+
+    Raises:
+        ParameterError: it is not a folder, or it and the dataset's folder contain one
+            another (the evaluation songs' audio would join stage 1's training set).
+    """
+    if folder is None:
+        return None
+    path = Path(folder).resolve()
+    if not path.is_dir():
+        raise ParameterError(f"--unlabeled-data must be a folder. Received: {folder}")
+    data = Path(data_root).resolve()
+    data_folder = data if data.is_dir() else data.parent
+    if path == data_folder or data_folder in path.parents or path in data_folder.parents:
+        raise ParameterError(
+            "--unlabeled-data must not hold the dataset's audio (the evaluation songs would "
+            f"train stage 1). Received: --unlabeled-data {folder}, data {data_root}")
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     if args.clips_per_quadrant < 1:
         raise ParameterError(
@@ -439,11 +464,13 @@ def run(args: argparse.Namespace) -> int:
                              clips_per_quadrant=args.clips_per_quadrant, seed=args.seed)
     console.say(f"mer pipeline: data {describe_data(data_root)}")
     console.say(f"mer pipeline: output {layout.output}, preset {args.preset}")
+    unlabeled = check_unlabeled_data(args.unlabeled_data, data_root=data_root)
     report = run_pipeline(
         data_root=data_root, layout=layout, preset=args.preset, enable_tuning=args.tune,
         tuner_trials=args.trials, ae_max_epochs=args.ae_epochs, head_max_epochs=args.head_epochs,
         accuracy_threshold=args.accuracy_threshold, f1_threshold=args.f1_threshold, seed=args.seed,
         enable_cache=not args.no_cache, beam_pipeline_args=args.beam_arg, verbose=args.verbose,
+        unlabeled_data=unlabeled,
     )
     print_report(report, layout=layout)
     if console.log_path() is not None:
