@@ -31,11 +31,8 @@ import contextlib
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REFERENCE_BATCH = 32
 REFERENCE_SEGMENTS_PER_EPOCH = 384
