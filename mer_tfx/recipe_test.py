@@ -123,7 +123,7 @@ MIRRORED_SCRIPT = textwrap.dedent('''
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 
-    from mer_tfx import distribute, recipe
+    from mer_tfx import distribute, export, recipe
     from mer_tfx.recipe_test import TINY, tiny_songs
 
     strategy = distribute.training_strategy()
@@ -133,7 +133,15 @@ MIRRORED_SCRIPT = textwrap.dedent('''
         strata=recipe.stratification_labels(labels, targets=("valence", "arousal")),
         progress=False)
     head = result.heads["head"]["valence"]
+    # The serving export of models trained under the strategy loads and answers.
+    export.export_serving_model(sys.argv[1], encoder=result.encoder, preset=TINY,
+                                valence_head=result.head("valence"),
+                                arousal_head=result.head("arousal"))
+    tone = 0.3 * tf.sin(0.3 * tf.range(4000, dtype=tf.float32))
+    served = tf.saved_model.load(sys.argv[1]).signatures["serving_default"](
+        waveform=tf.stack([tone, -tone]))
     print(json.dumps({
+        "served": {name: list(value.shape) for name, value in served.items()},
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
         "head_strategy": type(head.model.distribute_strategy).__name__,
@@ -146,13 +154,14 @@ MIRRORED_SCRIPT = textwrap.dedent('''
 ''')
 
 
-def test_recipe_runs_mirrored_over_two_logical_cpus():
+def test_recipe_runs_mirrored_over_two_logical_cpus(tmp_path):
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "MER_TFX_MIRRORED_DEVICES": "/cpu:0,/cpu:1",
            "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     # A fresh process: logical devices must be configured before TensorFlow initialises.
-    done = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path / "export")],
+                          cwd=root, env=env,
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["strategy"] == "MirroredStrategy" and out["replicas"] == 2
@@ -160,3 +169,4 @@ def test_recipe_runs_mirrored_over_two_logical_cpus():
     assert out["ae_loss"][-1] < out["ae_loss"][0]
     assert out["head_loss"][-1] < out["head_loss"][0]
     assert out["prediction_shape"] == [4, 2] and out["embedding_shape"][:2] == [12, 4]
+    assert out["served"]["valence_probability"] == out["served"]["quadrant"] == [2]
