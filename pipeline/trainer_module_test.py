@@ -67,3 +67,16 @@ def test_hyperparameter_values_from_keras_tuner_config():
     values = trainer_module.hyperparameter_values(hp.get_config())
     assert set(values) == {"learning_rate", "rnn_units", "dropout"}
     assert trainer_module.hyperparameter_values(None) == {}
+
+
+def test_the_pipeline_trainer_reads_label_info_through_its_artifact(tmp_path):
+    from components.trainer import Executor
+    from pipeline import factory
+
+    pipe = factory.create_pipeline(
+        pipeline_root=tmp_path / "root", data_root=tmp_path / "data",
+        serving_model_dir=tmp_path / "s", metadata_path=tmp_path / "m.sqlite",
+    )
+    (trainer,) = [c for c in pipe.components if c.id == "Trainer"]
+    # The executor that adds the examples artifact's label_info.json to custom_config.
+    assert trainer.executor_spec.executor_class is Executor

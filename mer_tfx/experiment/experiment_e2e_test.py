@@ -17,7 +17,7 @@ def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("experiment")
     # 12 playable clips (one short, looped) + 1 corrupt file.
     data = make_synthetic_4q(root / "data", clips_per_quadrant=3, seconds=2.0, sample_rate=8000,
-                             seed=0, short_clips=1, corrupt_files=1)
+                             seed=0, short_clips=1, corrupt_files=1, silent_clips=0)
     out = root / "out"
     code = cli.main(["experiment", str(data), "--out", str(out), "--variants", "mask-mean",
                      "no-mask", *ARGS])
