@@ -27,3 +27,27 @@ def test_head_pair_trains_on_embeddings():
     out = model.predict(x, verbose=0)
     assert set(out) == {"valence", "arousal"} and out["valence"].shape == (6, 2)
     np.testing.assert_allclose(out["arousal"].sum(axis=1), 1.0, rtol=1e-5)  # softmax rows
+
+
+def test_tuner_fn_searches_the_heads_on_the_recipes_stage_1(tmp_path):
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    from mer_tfx.recipe_test import TINY
+    from pipeline.trainer_module_test import _write_examples
+
+    split = tmp_path / "Split-train"
+    split.mkdir()
+    _write_examples(split / "data.gz", [(i % 2, (i // 2) % 2) for i in range(12)], TINY)
+    fn_args = FnArgs(
+        train_files=[str(split / "*")],
+        working_dir=str(tmp_path / "tuner"),
+        custom_config={"preset": TINY.to_dict(), "seed": 0, "trials": 1,
+                       "overrides": {"ae_max_epochs": 1, "head_max_epochs": 1}},
+    )
+    result = tuner_module.tuner_fn(fn_args)
+    # The validation songs are the Trainer's: 20 % of 12, one per quadrant where it can.
+    assert len(result.fit_kwargs["validation_data"][0]) == 2
+    result.tuner.search(**result.fit_kwargs)  # keras-tuner deep-copies the callbacks
+    best = result.tuner.get_best_hyperparameters(1)[0]
+    assert set(trainer_module.hyperparameter_values(best.get_config())) == {
+        "learning_rate", "rnn_units", "dropout"}
