@@ -130,6 +130,7 @@ def create_pipeline(
     enable_cache: bool = True,
     example_gen_kwargs: Dict | None = None,
     unlabeled_data: Union[str, Path, None] = None,
+    normalize_embeddings: bool | None = None,
 ) -> tfx.dsl.Pipeline:
     """The mer-tfx pipeline.
 
@@ -145,6 +146,9 @@ def create_pipeline(
         tuner_trials: Tuner trials. Defaults to 4.
         ae_max_epochs: overrides the preset's autoencoder epoch bound (tests, demos).
         head_max_epochs: overrides the preset's head epoch bound.
+        normalize_embeddings: overrides the preset's `normalize_embeddings` (the heads
+            standardise their input embeddings; on for the -small presets, off for the
+            paper's).
         accuracy_threshold: lowest binary accuracy (each of valence, arousal) that blesses.
         f1_threshold: lowest F1 score (each of valence, arousal) that blesses.
         seed: training seed.
@@ -172,6 +176,8 @@ def create_pipeline(
         overrides["ae_max_epochs"] = int(ae_max_epochs)
     if head_max_epochs is not None:
         overrides["head_max_epochs"] = int(head_max_epochs)
+    if normalize_embeddings is not None:
+        overrides["normalize_embeddings"] = bool(normalize_embeddings)
     custom_config = {"preset": preset, "overrides": overrides, "seed": int(seed),
                      "code_version": training_code_version()}
     if unlabeled_data is not None:

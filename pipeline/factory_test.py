@@ -84,3 +84,20 @@ def test_unlabeled_data_reaches_the_trainer_by_path(tmp_path):
     if isinstance(custom_config, str):
         custom_config = json.loads(custom_config)
     assert custom_config["unlabeled_data"] == str(folder.resolve())
+
+
+def test_normalize_embeddings_flag_overrides_the_preset(tmp_path):
+    pytest.importorskip("components.audio_example_gen.component")
+    from pipeline.trainer_module import preset_from_config
+
+    pipe = pipeline_lib.create_pipeline(
+        pipeline_root=tmp_path / "root", data_root=tmp_path / "data",
+        serving_model_dir=tmp_path / "s", metadata_path=tmp_path / "m.sqlite",
+        preset="4q-5s", normalize_embeddings=True,
+    )
+    trainer = {c.id: c for c in pipe.components}["Trainer"]
+    custom_config = trainer.exec_properties["custom_config"]
+    if isinstance(custom_config, str):
+        custom_config = json.loads(custom_config)
+    assert custom_config["overrides"] == {"normalize_embeddings": True}
+    assert preset_from_config(custom_config).model.normalize_embeddings is True

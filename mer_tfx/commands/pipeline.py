@@ -324,6 +324,7 @@ def run_pipeline(
     verbose: bool = False,
     example_gen_kwargs: dict | None = None,
     unlabeled_data: Path | None = None,
+    normalize_embeddings: bool | None = None,
 ) -> PipelineReport:
     """Builds and runs the pipeline with LocalDagRunner; returns what it produced."""
     from tfx import v1 as tfx
@@ -334,6 +335,7 @@ def run_pipeline(
         "tuner_trials": tuner_trials, "ae_max_epochs": ae_max_epochs,
         "head_max_epochs": head_max_epochs, "accuracy_threshold": accuracy_threshold,
         "f1_threshold": f1_threshold, "unlabeled_data": unlabeled_data,
+        "normalize_embeddings": normalize_embeddings,
     }
     layout.pipeline_root.mkdir(parents=True, exist_ok=True)
     pipe = create_pipeline(
@@ -423,6 +425,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unlabeled-data", metavar="DIR", default=None,
                         help="a folder of audio without labels that stage 1 (the autoencoder) "
                              "trains on as well; must not hold the dataset's audio")
+    parser.add_argument("--normalize-embeddings", action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help="standardise the heads' input embeddings (default: the preset's: "
+                             "on for the -small presets, off for the paper's)")
     parser.add_argument("--clips-per-quadrant", type=int, default=8,
                         help="synthetic dataset size when no --data is given (default: 8)")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
@@ -470,7 +476,7 @@ def run(args: argparse.Namespace) -> int:
         tuner_trials=args.trials, ae_max_epochs=args.ae_epochs, head_max_epochs=args.head_epochs,
         accuracy_threshold=args.accuracy_threshold, f1_threshold=args.f1_threshold, seed=args.seed,
         enable_cache=not args.no_cache, beam_pipeline_args=args.beam_arg, verbose=args.verbose,
-        unlabeled_data=unlabeled,
+        unlabeled_data=unlabeled, normalize_embeddings=args.normalize_embeddings,
     )
     print_report(report, layout=layout)
     if console.log_path() is not None:
