@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from mer_tfx import presets
 from mer_tfx.errors import ParameterError
 from mer_tfx.models.sequence_head import SequenceHead
 
@@ -134,8 +135,10 @@ def test_normalized_head_config_and_saved_file_round_trip(tmp_path):
                                rtol=0, atol=1e-6)
 
 
-def test_from_preset_normalizes_for_small_presets_only():
-    assert SequenceHead.from_preset("small").normalize is True
-    assert SequenceHead.from_preset("4q-5s-small").normalize is True
+def test_from_preset_follows_the_presets_normalize_embeddings():
+    # Off by default everywhere (the paper's head); a preset or an argument turns it on.
+    assert SequenceHead.from_preset("small").normalize is False
     assert SequenceHead.from_preset("4q-5s").normalize is False
+    on = presets.get("4q-5s-small").replace(normalize_embeddings=True)
+    assert SequenceHead.from_preset(on).normalize is True
     assert SequenceHead.from_preset("4q-5s", normalize=True).normalize is True
