@@ -13,7 +13,7 @@ Measures, on one song of a preset (random audio, the real sizes):
 
 The figures quoted in `example_codec.py` and `gzip_tfrecord.py` come from this script:
 
-    .venv/bin/python components/codec_benchmark.py [--preset 4q-5s] [--songs 20]
+    .venv/bin/python benchmarks/codec_benchmark.py [--preset 4q-5s] [--songs 20]
 """
 
 from __future__ import annotations

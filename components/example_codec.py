@@ -15,7 +15,7 @@ Example is one `Features` message whose map is a list of (key, Feature)
 entries; concatenating serialized messages merges them. These helpers write and
 read those bytes directly, with the same result as the protobuf API (tested).
 
-Why they stay hand-written (`components/codec_benchmark.py`, preset 4q-5s, median
+Why they stay hand-written (`benchmarks/codec_benchmark.py`, preset 4q-5s, median
 of 5, 2-core Xeon shared at load average 12): building a waveform Example takes
 55 ms with `float_feature` against 322 ms through `tf.train.FloatList`; the
 LogMelTransform's per-song Example work (waveform out, log-mel in) takes 14 ms with

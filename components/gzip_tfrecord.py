@@ -3,7 +3,7 @@
 TFX components read Examples as gzipped TFRecords (`file_format`
 "tfrecords_gzip"). Beam's `WriteToTFRecord` always compresses at zlib's default
 level 6, but float audio barely compresses (a waveform Example shrinks by 7 %):
-`components/codec_benchmark.py` measured 1.78 s per 4q-5s waveform Example written
+`benchmarks/codec_benchmark.py` measured 1.78 s per 4q-5s waveform Example written
 with `WriteToTFRecord` against 1.01 s with this writer at level 0 (20 songs per
 pipeline, 2-core Xeon shared at load average 12; the 0.77 s per song is more than
 the log-mel transform costs). Level 0 (deflate's stored blocks) is still gzip, so

@@ -61,7 +61,7 @@ def encode_song_example(
 
     The waveform is appended at the wire level (`example_codec`): setting a
     661,500-value feature through the protobuf API costs 322 ms per song against
-    55 ms (`components/codec_benchmark.py`).
+    55 ms (`benchmarks/codec_benchmark.py`).
 
     Args:
         song: a `record_to_song` dict.

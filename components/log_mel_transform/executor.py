@@ -84,7 +84,7 @@ class LogMelFn(beam.DoFn):
     taken out and the log-mel put in at the wire level (`example_codec`), so
     the large features never go through the protobuf map API: 14 ms per 4q-5s
     song against 602 ms with `tf.train.Example` and 168 ms with
-    `tf.io.parse_example` for the waveform (`components/codec_benchmark.py`).
+    `tf.io.parse_example` for the waveform (`benchmarks/codec_benchmark.py`).
 
     Args:
         features: the preset's feature settings; every Example's `sample_rate`
