@@ -42,7 +42,49 @@ from mer_tfx.errors import ParameterError
 # The one head of a plain run (the Trainer's); `mer experiment` names its variants.
 DEFAULT_HEAD = "head"
 # Hyperparameters a head variant may set (the Tuner searches the first three).
-HEAD_HYPERPARAMETERS = ("learning_rate", "rnn_units", "dropout", "rnn_type", "bidirectional")
+HEAD_HYPERPARAMETERS = ("learning_rate", "rnn_units", "dropout", "rnn_type", "bidirectional",
+                        "normalize")
+# How a head variant is trained and applied, beyond one head's hyperparameters:
+# "seeds": that many heads from consecutive seeds, their probabilities averaged;
+# "grid_shifts": K segment grids shifted by k/K of a segment (k < K) train the head
+# (K sequences per song) and their probabilities are averaged at prediction time.
+HEAD_OPTIONS = ("seeds", "grid_shifts")
+
+
+def shifted_grid(log_mels, *, shift: int, shifts: int) -> np.ndarray:
+    """The songs' segments re-cut on a grid shifted by `shift / shifts` of a segment.
+
+    The segments of a song are contiguous, so their frames laid end to end are the
+    (looped) excerpt; the grid moves `round(shift * frames / shifts)` frames later and
+    wraps around to the excerpt's start, as the paper loops a short clip.
+
+    Args:
+        log_mels: float32 `[songs, segments, frames, mels]`.
+        shift: which grid, in `[0, shifts)`; 0 is the grid given.
+        shifts: how many grids one segment is divided into.
+
+    Returns:
+        float32 array of `log_mels`' shape.
+    """
+    log_mels = np.asarray(log_mels, dtype=np.float32)
+    if not 0 <= shift < shifts:
+        raise ParameterError(f"shift must be in [0, shifts). Received: shift={shift}, "
+                             f"shifts={shifts}")
+    if shift == 0:
+        return log_mels
+    songs, segments, frames, mels = log_mels.shape
+    offset = int(round(shift * frames / shifts))
+    flat = log_mels.reshape(songs, segments * frames, mels)
+    return np.roll(flat, -offset, axis=1).reshape(log_mels.shape)
+
+
+def average_heads(heads: Sequence[keras.Model], *, name: str | None = None) -> keras.Model:
+    """One model whose probabilities are the mean of `heads`' (heads of one input shape)."""
+    if len(heads) == 1:
+        return heads[0]
+    inputs = keras.Input(shape=(None, heads[0].embedding_dim), name="embeddings")
+    outputs = keras.layers.Average()([head(inputs) for head in heads])
+    return keras.Model(inputs, outputs, name=name)
 
 
 def stratification_labels(labels: Mapping[str, np.ndarray], *, targets: Sequence[str]) -> np.ndarray:
@@ -126,7 +168,11 @@ class TwoStageResult:
         autoencoder: stage 1's `TrainResult` (`model` is the `ConvAutoencoder`).
         encoder: the frozen encoder, `[n, frames, mels, 1] -> [n, h, w, c]`.
         fit_embeddings, val_embeddings: float32 `[songs, segments, D]` of fit and val.
-        heads: head variant -> target -> stage 2's `TrainResult` (`model` is the head).
+        heads: head variant -> target -> stage 2's `TrainResult` (`model` is the head, or
+            the average of a variant's `seeds` heads).
+        log_mels: float32 `[songs, segments, frames, mels]`, the songs given (what shifted
+            grids are cut from).
+        grid_shifts: head variant -> its number of segment grids (`HEAD_OPTIONS`).
     """
 
     fit: np.ndarray
@@ -137,10 +183,53 @@ class TwoStageResult:
     fit_embeddings: np.ndarray
     val_embeddings: np.ndarray
     heads: Dict[str, Dict[str, training.TrainResult]] = dataclasses.field(default_factory=dict)
+    log_mels: np.ndarray | None = None
+    grid_shifts: Dict[str, int] = dataclasses.field(default_factory=dict)
+    _shifted: Dict[int, Tuple[np.ndarray, np.ndarray]] = dataclasses.field(
+        default_factory=dict, repr=False)
 
     def head(self, target: str, variant: str = DEFAULT_HEAD) -> keras.Model:
         """The trained head of `target` (and head `variant`)."""
         return self.heads[variant][target].model
+
+    def shifted_embeddings(self, shift: int, shifts: int) -> Tuple[np.ndarray, np.ndarray]:
+        """(fit, val) embeddings of the grid `shift` of `shifts` (cached by its offset)."""
+        if shift == 0:
+            return self.fit_embeddings, self.val_embeddings
+        key = int(round(shift * self.log_mels.shape[2] / shifts))
+        if key not in self._shifted:
+            grid = shifted_grid(self.log_mels, shift=shift, shifts=shifts)
+            self._shifted[key] = (training.encode_segments(self.encoder, grid[self.fit]),
+                                  training.encode_segments(self.encoder, grid[self.val]))
+        return self._shifted[key]
+
+    def predict(self, log_mels, target: str, variant: str = DEFAULT_HEAD) -> np.ndarray:
+        """float32 `[songs, 2]` probabilities of `target` for new songs' log-mels: the
+        frozen encoder, then the variant's head(s), averaged over its segment grids."""
+        log_mels = np.asarray(log_mels, dtype=np.float32)
+        shifts = self.grid_shifts.get(variant, 1)
+        model = self.head(target, variant)
+        total = 0.0
+        for shift in range(shifts):
+            embeddings = training.encode_segments(
+                self.encoder, shifted_grid(log_mels, shift=shift, shifts=shifts))
+            total = total + _probabilities(model, embeddings)
+        return (total / shifts).astype(np.float32)
+
+    def val_probabilities(self, target: str, variant: str = DEFAULT_HEAD) -> np.ndarray:
+        """`predict` on the validation songs (their embeddings are cached)."""
+        shifts = self.grid_shifts.get(variant, 1)
+        model = self.head(target, variant)
+        total = sum(_probabilities(model, self.shifted_embeddings(k, shifts)[1])
+                    for k in range(shifts))
+        return (total / shifts).astype(np.float32)
+
+
+def _probabilities(model: keras.Model, embeddings: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The head's `[songs, 2]` softmax, computed eagerly batch by batch."""
+    return np.concatenate([
+        np.asarray(model(embeddings[start:start + batch_size], training=False), np.float32)
+        for start in range(0, len(embeddings), batch_size)])
 
 
 def _strategy(strategy):
@@ -234,6 +323,7 @@ def pretrain_stage(
         encoder=encoder,
         fit_embeddings=training.encode_segments(encoder, log_mels[fit]),
         val_embeddings=training.encode_segments(encoder, log_mels[val]),
+        log_mels=log_mels,
     )
 
 
@@ -261,7 +351,9 @@ def train_heads(
         preset: preset name, `Preset` or its dict.
         seed: seeds the weights, dropout and the shuffle. Defaults to 0.
         head_variants: variant name -> hyperparameters overriding the preset (keys of
-            `HEAD_HYPERPARAMETERS`). Defaults to one variant, `DEFAULT_HEAD`, as the
+            `HEAD_HYPERPARAMETERS`) and `HEAD_OPTIONS` (`seeds`: average that many heads
+            of consecutive seeds; `grid_shifts`: train on, and average over, that many
+            shifted segment grids). Defaults to one variant, `DEFAULT_HEAD`, as the
             preset says.
         max_epochs: overrides the preset's `head_max_epochs`.
         mixed_precision, log_dir (`<log_dir>/<variant>/<target>`), progress, leave_bars,
@@ -273,38 +365,63 @@ def train_heads(
     preset = presets_lib.resolve(preset)
     variants = dict(head_variants) if head_variants else {DEFAULT_HEAD: {}}
     for name, values in variants.items():
-        unknown = sorted(set(values) - set(HEAD_HYPERPARAMETERS))
-        if unknown:
+        unknown = sorted(set(values) - set(HEAD_HYPERPARAMETERS) - set(HEAD_OPTIONS))
+        bad = [k for k in HEAD_OPTIONS
+               if values.get(k) is not None and (not isinstance(values[k], int) or values[k] < 1)]
+        if unknown or bad:
             raise ParameterError(
-                f"Head hyperparameters must be among {HEAD_HYPERPARAMETERS}. "
-                f"Received: {name}={dict(values)!r}"
+                f"Head hyperparameters must be among {HEAD_HYPERPARAMETERS + HEAD_OPTIONS} "
+                f"({', '.join(HEAD_OPTIONS)}: positive integers). Received: {name}={dict(values)!r}"
             )
     strategy = _strategy(strategy)
     for name, values in variants.items():
         label = "" if name == DEFAULT_HEAD else f"{name} "
+        seeds, shifts = int(values.get("seeds") or 1), int(values.get("grid_shifts") or 1)
+        grids = [stage.shifted_embeddings(k, shifts) for k in range(shifts)]
+        fit_x = np.concatenate([g[0] for g in grids]) if shifts > 1 else grids[0][0]
+        val_x = np.concatenate([g[1] for g in grids]) if shifts > 1 else grids[0][1]
+        hyperparameters = {k: values[k] for k in HEAD_HYPERPARAMETERS if values.get(k) is not None}
+        stage.grid_shifts[name] = shifts
         for target, y in labels.items():
             y = np.asarray(y)
-            bar = training.epoch_bar(
-                f"{description}stage 2 {label}{target}", monitor="val_accuracy", mode="max",
-                leave=leave_bars, enabled=progress,
-            )
-            with strategy.scope():
-                result = training.train_head(
-                    stage.fit_embeddings,
-                    y[stage.fit],
-                    stage.val_embeddings,
-                    y[stage.val],
-                    preset=preset,
-                    seed=seed,
-                    log_dir=_sub(_sub(log_dir, name), target),
-                    verbose=0,
-                    callbacks=[bar],
-                    max_epochs=max_epochs,
-                    mixed_precision=mixed_precision,
-                    **{k: values[k] for k in HEAD_HYPERPARAMETERS if values.get(k) is not None},
+            members = []
+            for member in range(seeds):
+                suffix = f" seed {member + 1}/{seeds}" if seeds > 1 else ""
+                bar = training.epoch_bar(
+                    f"{description}stage 2 {label}{target}{suffix}", monitor="val_accuracy",
+                    mode="max", leave=leave_bars, enabled=progress,
                 )
-            stage.heads.setdefault(name, {})[target] = result
+                with strategy.scope():
+                    members.append(training.train_head(
+                        fit_x,
+                        np.tile(y[stage.fit], shifts),
+                        val_x,
+                        np.tile(y[stage.val], shifts),
+                        preset=preset,
+                        seed=seed + member,
+                        log_dir=_sub(_sub(_sub(log_dir, name), target),
+                                     f"seed{member}" if seeds > 1 else ""),
+                        verbose=0,
+                        callbacks=[bar],
+                        max_epochs=max_epochs,
+                        mixed_precision=mixed_precision,
+                        **hyperparameters,
+                    ))
+            stage.heads.setdefault(name, {})[target] = _combined(members, name=f"{target}_heads")
     return stage
+
+
+def _combined(members: Sequence[training.TrainResult], *, name: str) -> training.TrainResult:
+    """One `TrainResult` for a variant's heads: the first's history, their averaged model."""
+    if len(members) == 1:
+        return members[0]
+    return dataclasses.replace(
+        members[0],
+        model=average_heads([m.model for m in members], name=name),
+        epochs=int(round(np.mean([m.epochs for m in members]))),
+        best_epoch=int(round(np.mean([m.best_epoch for m in members]))),
+        seconds=float(sum(m.seconds for m in members)),
+    )
 
 
 def train_two_stage(

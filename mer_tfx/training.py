@@ -572,6 +572,7 @@ def build_head(
     dropout: float | None = None,
     rnn_type: str | None = None,
     bidirectional: bool | None = None,
+    normalize: bool | None = None,
     name: str | None = None,
 ) -> SequenceHead:
     """The stage-2 head as the Trainer, the Tuner and `mer experiment` all build it.
@@ -584,7 +585,8 @@ def build_head(
     Args:
         preset: preset name or `Preset`.
         train_embeddings: float32 `[songs, segments, D]`, the songs the head is fitted on.
-        rnn_units, dropout, rnn_type, bidirectional: override the preset.
+        rnn_units, dropout, rnn_type, bidirectional, normalize: override the preset
+            (`normalize`: standardise the embeddings, the preset's `normalize_embeddings`).
         name: the model's name (e.g. the target). Defaults to Keras' own.
 
     Returns:
@@ -603,6 +605,7 @@ def build_head(
             "dropout": dropout,
             "rnn_type": rnn_type,
             "bidirectional": bidirectional,
+            "normalize": normalize,
             "name": name,
         }.items()
         if v is not None
@@ -633,6 +636,7 @@ def train_head(
     dropout: float | None = None,
     rnn_type: str | None = None,
     bidirectional: bool | None = None,
+    normalize: bool | None = None,
     mixed_precision: bool = False,
 ) -> TrainResult:
     """Stage 2: trains a `SequenceHead` on cached segment embeddings.
@@ -651,8 +655,8 @@ def train_head(
         seed: seeds the weights, dropout and the shuffle. Defaults to 0.
         log_dir, verbose, callbacks, max_epochs, mixed_precision: as in
             `pretrain_autoencoder`.
-        learning_rate, rnn_units, dropout, rnn_type, bidirectional: override the preset
-            (e.g. for hyperparameter search).
+        learning_rate, rnn_units, dropout, rnn_type, bidirectional, normalize: override
+            the preset (e.g. for hyperparameter search).
 
     Returns:
         `TrainResult` whose `model` is the `SequenceHead` ([songs, segments, D] -> [songs, 2]).
@@ -678,6 +682,7 @@ def train_head(
             dropout=dropout,
             rnn_type=rnn_type,
             bidirectional=bidirectional,
+            normalize=normalize,
         )
         _compile_classifier(
             model, config.training.head_learning_rate if learning_rate is None else learning_rate

@@ -29,7 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", nargs="+", default=["mask-mean"], choices=VARIANTS,
                         help="mask-mean (the paper's model), mask-zero, no-mask (ablation), "
                              "baseline (CNN+BiLSTM trained jointly)")
-    parser.add_argument("--heads", nargs="+", default=["bilstm"], choices=tuple(HEADS))
+    parser.add_argument("--heads", nargs="+", default=["bilstm"], metavar="NAME[:KEY=VALUE,...]",
+                        help=f"stage-2 heads sharing each fold's autoencoder: NAME among "
+                             f"{', '.join(HEADS)}, then optional head settings, e.g. "
+                             "bilstm:learning_rate=1e-4,rnn_units=64,dropout=0.5,normalize=true,"
+                             "seeds=5,grid_shifts=2 (seeds: heads averaged; grid_shifts: "
+                             "segment grids shifted by k/K of a segment, trained on and "
+                             "averaged over). Default: bilstm, as the preset says")
     parser.add_argument("--paper-size", action="store_true",
                         help="Table 2/3 model sizes (default: the '-small' CPU presets)")
     parser.add_argument("--max-ae-epochs", type=int, default=None,

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from mer_tfx import contract
+from mer_tfx.errors import ParameterError
 from mer_tfx.experiment import report as report_lib
 from mer_tfx.experiment.folds import FoldSplit, fold_seed
 
@@ -24,6 +25,46 @@ HEADS = {  # name -> (rnn_type, bidirectional)
     "gru": ("gru", False),
     "bigru": ("gru", True),
 }
+
+
+def parse_head(spec: str) -> Dict[str, object]:
+    """A head spec, `NAME[:KEY=VALUE,...]`, as the recipe's head variant.
+
+    NAME is one of `HEADS`; the keys are `recipe.HEAD_HYPERPARAMETERS` and
+    `recipe.HEAD_OPTIONS`, e.g. `bilstm:learning_rate=1e-4,seeds=5,grid_shifts=2`.
+    Values are read as int, float or true/false where they parse as one.
+
+    Raises:
+        ParameterError: an unknown NAME or key, or a KEY without a value.
+    """
+    from mer_tfx.recipe import HEAD_HYPERPARAMETERS, HEAD_OPTIONS
+
+    name, _, options = str(spec).partition(":")
+    if name not in HEADS:
+        raise ParameterError(f"A head is NAME[:KEY=VALUE,...] with NAME among {tuple(HEADS)}. "
+                             f"Received: {spec!r}")
+    values: Dict[str, object] = {"rnn_type": HEADS[name][0], "bidirectional": HEADS[name][1]}
+    allowed = HEAD_HYPERPARAMETERS + HEAD_OPTIONS
+    for item in filter(None, options.split(",")):
+        key, sep, raw = item.partition("=")
+        if not sep or key not in allowed or not raw:
+            raise ParameterError(f"Head options are KEY=VALUE with KEY among {allowed}. "
+                                 f"Received: {item!r} in {spec!r}")
+        values[key] = _value(raw)
+    return values
+
+
+def _value(raw: str):
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
 TARGETS = tuple(contract.TARGETS)  # ("valence", "arousal")
 MASK_FILL = {"mask-mean": "mean", "mask-zero": "zero", "no-mask": "none", "baseline": "none"}
 
@@ -82,7 +123,8 @@ class FoldRunner:
         self.mixed_precision = mixed_precision
         self.progress = progress
 
-    def _row(self, preset, variant, head, target, split, *, accuracy, f1, ae, head_result):
+    def _row(self, preset, variant, head, target, split, *, accuracy, f1, ae, head_result,
+             val_accuracy=None):
         y = self.labels[target]
         majority_acc, majority_f1 = report_lib.majority_class_scores(
             train_labels=y[split.training_side], test_labels=y[split.test])
@@ -91,6 +133,8 @@ class FoldRunner:
             "segment_seconds": float(preset.features.segment_seconds), "variant": variant,
             "head": head, "target": target, "round": split.round, "fold": split.fold,
             "accuracy": accuracy, "f1": f1,
+            "val_accuracy": (float(np.max(head_result.history.get("val_accuracy", [np.nan])))
+                             if val_accuracy is None else float(val_accuracy)),
             "majority_accuracy": majority_acc, "majority_f1": majority_f1,
             "ae_epochs": int(ae.epochs) if ae is not None else 0,
             "ae_best_epoch": int(ae.best_epoch) if ae is not None else 0,
@@ -139,7 +183,7 @@ class FoldRunner:
         return rows, histories
 
     def _run_two_stage(self, preset, variant, split, log_mels, *, seed, where):
-        from mer_tfx import recipe, training
+        from mer_tfx import recipe
 
         side = split.training_side
         result = recipe.train_two_stage(
@@ -147,8 +191,7 @@ class FoldRunner:
             {t: self.labels[t][side] for t in self.targets},
             song_ids=self.song_ids[side], strata=self.strata[side], preset=preset, seed=seed,
             val_fraction=self.val_fraction,
-            head_variants={h: {"rnn_type": HEADS[h][0], "bidirectional": HEADS[h][1]}
-                           for h in self.heads},
+            head_variants={h: parse_head(h) for h in self.heads},
             max_ae_epochs=self.max_ae_epochs, max_head_epochs=self.max_head_epochs,
             mixed_precision=self.mixed_precision, progress=self.progress, leave_bars=False,
             description=f"{where} ")
@@ -158,17 +201,20 @@ class FoldRunner:
                                "recorded fold (splits.json would not list the songs trained on).")
         histories: List[Dict] = [{**self._tag(preset, variant, split), "stage": "autoencoder",
                                   "history": history(result.autoencoder)}]
-        test_embeddings = training.encode_segments(
-            result.encoder, np.asarray(log_mels[split.test], dtype=np.float32))
+        test_log_mels = np.asarray(log_mels[split.test], dtype=np.float32)
         rows = []
         for head in self.heads:
             for target in self.targets:
                 trained = result.heads[head][target]
                 y = self.labels[target]
                 accuracy, f1 = report_lib.binary_scores(
-                    y_true=y[split.test], y_pred=predict_labels(trained.model, test_embeddings))
+                    y_true=y[split.test],
+                    y_pred=result.predict(test_log_mels, target, head).argmax(axis=-1))
+                val_accuracy = float(np.mean(
+                    result.val_probabilities(target, head).argmax(axis=-1) == y[side][result.val]))
                 rows.append(self._row(preset, variant, head, target, split, accuracy=accuracy,
-                                      f1=f1, ae=result.autoencoder, head_result=trained))
+                                      f1=f1, ae=result.autoencoder, head_result=trained,
+                                      val_accuracy=val_accuracy))
                 histories.append({**self._tag(preset, variant, split), "stage": "head",
                                   "head": head, "target": target, "history": history(trained)})
         return rows, histories

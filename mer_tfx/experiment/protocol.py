@@ -48,7 +48,7 @@ import numpy as np
 from mer_tfx.errors import DatasetError, ParameterError
 from mer_tfx.experiment import jobs, run_info, songs
 from mer_tfx.experiment import report as report_lib
-from mer_tfx.experiment.fold_runner import HEADS, TARGETS, VARIANTS, FoldRunner
+from mer_tfx.experiment.fold_runner import HEADS, TARGETS, VARIANTS, FoldRunner, parse_head
 from mer_tfx.experiment.folds import FoldSplit, make_folds, stratification_labels
 from mer_tfx.experiment.timing import estimate_seconds, sum_fold_seconds
 
@@ -82,12 +82,16 @@ class ExperimentResult:
 
 
 def _check_arguments(*, targets, variants, heads, counts) -> None:
-    for name, values, allowed in (("targets", targets, TARGETS), ("variants", variants, VARIANTS),
-                                  ("heads", heads, tuple(HEADS))):
+    for name, values, allowed in (("targets", targets, TARGETS), ("variants", variants, VARIANTS)):
         bad = [v for v in values if v not in allowed]
         if bad or not values:
             raise ParameterError(f"{name} must be a non-empty subset of {allowed}. "
                                  f"Received: {name}={values!r}")
+    if not heads:
+        raise ParameterError(f"heads must name at least one head of {tuple(HEADS)}. "
+                             f"Received: heads={heads!r}")
+    for head in heads:
+        parse_head(head)
     for name, value in counts.items():
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ParameterError(f"{name} must be a positive integer. Received: {name}={value!r}")
@@ -280,7 +284,10 @@ def run_experiment(
         rounds: repetitions with different shuffles. Defaults to 5 (the paper's).
         targets: subset of ("valence", "arousal").
         variants: subset of `VARIANTS`.
-        heads: subset of `HEADS` (stage-2 recurrent head).
+        heads: stage-2 heads, each `NAME[:KEY=VALUE,...]` (`fold_runner.parse_head`):
+            a name of `HEADS` and optional hyperparameters and options, e.g.
+            "bilstm:learning_rate=1e-4,seeds=5,grid_shifts=2". All heads of a fold share
+            its autoencoder.
         seed: base seed of splits and weights.
         max_ae_epochs, max_head_epochs: caps on the epochs of stage 1 and stage 2 (the
             baseline uses `max_head_epochs`). Default: the preset's.

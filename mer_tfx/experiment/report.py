@@ -36,6 +36,7 @@ RESULT_FIELDS = (
     "fold",
     "accuracy",
     "f1",
+    "val_accuracy",
     "majority_accuracy",
     "majority_f1",
     "ae_epochs",
@@ -52,7 +53,7 @@ RESULT_FIELDS = (
 )
 _INT_FIELDS = {"round", "fold", "ae_epochs", "ae_best_epoch", "head_epochs", "head_best_epoch",
                "n_train", "n_val", "n_test", "seed"}
-_FLOAT_FIELDS = {"segment_seconds", "accuracy", "f1", "majority_accuracy", "majority_f1",
+_FLOAT_FIELDS = {"segment_seconds", "accuracy", "f1", "val_accuracy", "majority_accuracy", "majority_f1",
                  "ae_seconds", "head_seconds", "fold_seconds"}
 
 
@@ -308,6 +309,7 @@ def variants_table(rows: Sequence[Mapping]) -> str:
                 head,
                 _pct(*_mean_std([r["accuracy"] for r in vg])),
                 _pct(*_mean_std([r["f1"] for r in vg])),
+                _pct(*_mean_std([r.get("val_accuracy", math.nan) for r in vg])),
                 str(len(vg)),
             ])
         body.append([
@@ -318,8 +320,10 @@ def variants_table(rows: Sequence[Mapping]) -> str:
             _pct(*_mean_std([r["majority_accuracy"] for r in group])),
             _pct(*_mean_std([r["majority_f1"] for r in group])),
             "",
+            "",
         ])
-    return _markdown(["segment", "target", "variant", "head", "accuracy", "F1", "runs"], body)
+    return _markdown(["segment", "target", "variant", "head", "accuracy", "F1",
+                      "validation accuracy", "runs"], body)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,8 +347,10 @@ def _matched(rows_a: Sequence[Mapping], rows_b: Sequence[Mapping], metric: str):
 
 def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy", "f1")
                 ) -> List[Comparison]:
-    """Paired t-tests between durations (same variant, head, target) and between
-    each masking variant and "no-mask" (same duration, head, target)."""
+    """Paired t-tests between durations (same variant, head, target), between each
+    masking variant and "no-mask" (same duration, head, target), between each head and
+    the first head run (same duration, variant, target), and between each two-stage
+    setting and the jointly trained "baseline" (same duration, target)."""
     out: List[Comparison] = []
     by_setting = _group(rows, ("segment_seconds", "variant", "head", "target"))
     settings = sorted(by_setting)
@@ -366,6 +372,27 @@ def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy"
             out.append(Comparison(
                 "masking", target, metric, f"{seconds:g} s {variant} {head}",
                 f"{seconds:g} s no-mask {head}", paired_ttest(a, b)))
+    first_head = next(iter(dict.fromkeys(r["head"] for r in rows if r["variant"] != "baseline")),
+                      None)
+    for (seconds, variant, head, target), group in sorted(by_setting.items()):
+        reference = (seconds, variant, first_head, target)
+        if variant == "baseline" or head == first_head or reference not in by_setting:
+            continue
+        for metric in metrics:
+            a, b = _matched(group, by_setting[reference], metric)
+            out.append(Comparison(
+                "heads", target, metric, f"{seconds:g} s {variant} {head}",
+                f"{seconds:g} s {variant} {first_head}", paired_ttest(a, b)))
+    for (seconds, variant, head, target), group in sorted(by_setting.items()):
+        baseline = [k for k in by_setting if k[0] == seconds and k[1] == "baseline"
+                    and k[3] == target]
+        if variant == "baseline" or not baseline:
+            continue
+        for metric in metrics:
+            a, b = _matched(group, by_setting[baseline[0]], metric)
+            out.append(Comparison(
+                "vs baseline", target, metric, f"{seconds:g} s {variant} {head}",
+                f"{seconds:g} s baseline", paired_ttest(a, b)))
     return out
 
 
