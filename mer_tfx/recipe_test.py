@@ -94,6 +94,53 @@ def test_head_variants_share_one_autoencoder():
                            head_variants={"x": {"units": 3}}, progress=False)
 
 
+def test_shifted_grid_recuts_the_looped_excerpt():
+    songs = np.arange(2 * 3 * 4 * 2, dtype="float32").reshape(2, 3, 4, 2)  # 3 segments of 4 frames
+    np.testing.assert_array_equal(recipe.shifted_grid(songs, shift=0, shifts=2), songs)
+    half = recipe.shifted_grid(songs, shift=1, shifts=2)  # 2 frames later, wrapping around
+    frames = songs.reshape(2, 12, 2)
+    np.testing.assert_array_equal(half[:, 0], frames[:, 2:6])
+    np.testing.assert_array_equal(half[:, 2, 2:], frames[:, 0:2])  # the excerpt's start again
+    with pytest.raises(ParameterError, match="shift"):
+        recipe.shifted_grid(songs, shift=2, shifts=2)
+
+
+def test_seeds_and_grid_shifts_average_heads_and_grids(monkeypatch):
+    from mer_tfx import training
+
+    log_mels, labels, ids = tiny_songs(8)
+    stage = recipe.pretrain_stage(log_mels, song_ids=ids, strata=labels["valence"], preset=TINY,
+                                  val_fraction=0.25, max_epochs=1, progress=False)
+    seen = []
+    real = training.train_head
+
+    def spy(train_x, train_y, val_x, val_y, **kwargs):
+        seen.append((len(train_x), len(val_x), kwargs["seed"]))
+        return real(train_x, train_y, val_x, val_y, **kwargs)
+
+    monkeypatch.setattr(training, "train_head", spy)
+    recipe.train_heads(stage, {"valence": labels["valence"]}, preset=TINY, max_epochs=1, seed=5,
+                       head_variants={"avg": {"seeds": 2, "grid_shifts": 2}}, progress=False)
+    # two heads (seeds 5 and 6), each on both grids of the 6 fitted and 2 validation songs.
+    assert seen == [(12, 4, 5), (12, 4, 6)]
+    model = stage.head("valence", "avg")
+    members = [layer for layer in model.layers if layer.__class__.__name__ == "SequenceHead"]
+    assert len(members) == 2
+    new_songs = tiny_songs(3, seed=2)[0]
+    probabilities = stage.predict(new_songs, "valence", "avg")
+    expected = np.mean([
+        np.mean([np.asarray(m(training.encode_segments(
+            stage.encoder, recipe.shifted_grid(new_songs, shift=k, shifts=2)))) for m in members],
+            axis=0)
+        for k in range(2)], axis=0)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert stage.val_probabilities("valence", "avg").shape == (2, 2)
+    with pytest.raises(ParameterError, match="seeds"):
+        recipe.train_heads(stage, {"valence": labels["valence"]}, preset=TINY,
+                           head_variants={"x": {"seeds": 0}}, progress=False)
+
+
 def test_unlabeled_log_mels_reach_stage_1_only(monkeypatch):
     from mer_tfx import training
 

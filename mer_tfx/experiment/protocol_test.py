@@ -120,3 +120,15 @@ def test_predict_labels_batches_and_takes_the_argmax():
     # 70 songs = two eager batches of 64 + 6; the result must not depend on the batching.
     np.testing.assert_array_equal(fold_runner.predict_labels(model, x), expected)
     np.testing.assert_array_equal(fold_runner.predict_labels(model, x, batch_size=7), expected)
+
+
+def test_head_specs_parse_into_the_recipes_head_variants():
+    from mer_tfx.experiment.fold_runner import parse_head
+
+    assert parse_head("bigru") == {"rnn_type": "gru", "bidirectional": True}
+    assert parse_head("bilstm:learning_rate=1e-4,seeds=5,normalize=true,grid_shifts=2") == {
+        "rnn_type": "lstm", "bidirectional": True, "learning_rate": 1e-4, "seeds": 5,
+        "normalize": True, "grid_shifts": 2}
+    for bad in ("transformer", "bilstm:units=3", "bilstm:seeds"):
+        with pytest.raises(ParameterError, match="Received"):
+            parse_head(bad)

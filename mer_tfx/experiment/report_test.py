@@ -96,6 +96,25 @@ def test_comparisons_pair_durations_and_masking_on_matched_folds():
     assert masking.test.n == 3
 
 
+def test_comparisons_pair_each_head_with_the_first_and_with_the_baseline():
+    rows = []
+    for fold, (plain, seeds, joint) in enumerate([(0.6, 0.7, 0.65), (0.5, 0.7, 0.6),
+                                                  (0.55, 0.6, 0.7)]):
+        rows.append(_row(fold=fold, accuracy=plain))
+        rows.append(_row(fold=fold, accuracy=seeds, head="bilstm:seeds=3"))
+        rows.append(_row(fold=fold, accuracy=joint, variant="baseline"))
+    tests = report.comparisons(rows, metrics=("accuracy",))
+    heads = [c for c in tests if c.kind == "heads"]
+    assert [(c.a, c.b) for c in heads] == [("5 s mask-mean bilstm:seeds=3",
+                                            "5 s mask-mean bilstm")]
+    assert heads[0].test.t == pytest.approx(
+        stats.ttest_rel([0.7, 0.7, 0.6], [0.6, 0.5, 0.55]).statistic)
+    versus = {c.a: c.test for c in tests if c.kind == "vs baseline"}
+    assert set(versus) == {"5 s mask-mean bilstm", "5 s mask-mean bilstm:seeds=3"}
+    assert versus["5 s mask-mean bilstm"].mean_diff == pytest.approx(
+        np.mean([0.6 - 0.65, 0.5 - 0.6, 0.55 - 0.7]))
+
+
 def test_tables_show_mean_and_std(tmp_path):
     rows = [_row(fold=0, accuracy=0.8, f1=0.6), _row(fold=1, accuracy=0.6, f1=0.4),
             _row(fold=0, target="arousal", accuracy=1.0), _row(fold=1, target="arousal", accuracy=1.0)]
