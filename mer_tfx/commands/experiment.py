@@ -36,6 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "seeds=5,grid_shifts=2 (seeds: heads averaged; grid_shifts: "
                              "segment grids shifted by k/K of a segment, trained on and "
                              "averaged over). Default: bilstm, as the preset says")
+    parser.add_argument("--label-fraction", type=float, nargs="+", default=[1.0],
+                        metavar="F", dest="label_fractions",
+                        help="shares of each fold's training songs whose labels the two-stage "
+                             "variants use, e.g. 0.25 0.5 1 (a learning curve); below 1 each "
+                             "also runs with the other training songs' audio given to stage 1 "
+                             "unlabelled ('+rest'), paired in the report (default: 1)")
+    parser.add_argument("--unlabeled-data", metavar="DIR", default=None,
+                        help="a folder of audio without labels that every two-stage stage 1 "
+                             "also trains on (never the dataset's own songs)")
     parser.add_argument("--paper-size", action="store_true",
                         help="Table 2/3 model sizes (default: the '-small' CPU presets)")
     parser.add_argument("--max-ae-epochs", type=int, default=None,
@@ -74,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Every fold builds new models, which TensorFlow reports as "retracing": expected here.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    from pathlib import Path
+
+    from mer_tfx.commands.pipeline import check_unlabeled_data
     from mer_tfx.experiment import report
     from mer_tfx.experiment.protocol import estimate_seconds, run_experiment
 
@@ -85,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         run_folds=args.run_folds, layout=args.layout,
         mixed_precision=args.mixed_precision, cache_dir=args.cache_dir,
         resume=not args.no_resume, plots=not args.no_plots, progress=not args.no_progress,
-        workers=args.jobs)
+        workers=args.jobs, label_fractions=args.label_fractions,
+        unlabeled_data=check_unlabeled_data(args.unlabeled_data, data_root=Path(args.data)))
     out = console.out()  # the summary; the libraries' output is in the log
     print(f"\nresults:   {result.results_csv}", file=out)
     print(f"report:    {result.report_md}", file=out)

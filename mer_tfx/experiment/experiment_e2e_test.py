@@ -132,3 +132,46 @@ def test_worker_processes_run_every_fold(tiny_run, tmp_path):
 def test_workers_must_be_positive(tmp_path):
     with pytest.raises(protocol.ParameterError, match="workers"):
         protocol.run_experiment(tmp_path, out_dir=tmp_path / "out", workers=0)
+
+
+@pytest.mark.e2e
+def test_label_fractions_and_unlabelled_audio_reach_stage_1_only(tiny_run, tmp_path, monkeypatch):
+    from mer_tfx import recipe
+
+    data, out, _ = tiny_run
+    extra = make_synthetic_4q(tmp_path / "extra", clips_per_quadrant=1, seconds=2.0,
+                              sample_rate=8000, seed=5, short_clips=0, corrupt_files=0,
+                              silent_clips=0)
+    seen = []
+    real = recipe.train_two_stage
+
+    def spy(log_mels, labels, *, song_ids, unlabeled_log_mels=None, **kwargs):
+        seen.append((len(log_mels), 0 if unlabeled_log_mels is None else len(unlabeled_log_mels),
+                     set(song_ids)))
+        return real(log_mels, labels, song_ids=song_ids, unlabeled_log_mels=unlabeled_log_mels,
+                    **kwargs)
+
+    monkeypatch.setattr(recipe, "train_two_stage", spy)
+    result = protocol.run_experiment(
+        data, out_dir=tmp_path / "out", durations=[5], folds=2, rounds=1, variants=("mask-mean",),
+        targets=("arousal",), max_ae_epochs=1, max_head_epochs=1, cache_dir=out / "cache",
+        run_folds=1, plots=False, progress=False, label_fractions=(0.5, 1.0),
+        unlabeled_data=extra)
+    variants = [r["variant"] for r in result.rows]
+    assert variants == ["mask-mean labels=50%", "mask-mean labels=50% +rest", "mask-mean"]
+    # Fold 1's training side: 6 songs. Half keep their labels; "+rest" gives stage 1 the
+    # other 3 songs' audio; every run also gets the 4 clips of the unlabelled folder.
+    assert [(n, extra_clips) for n, extra_clips, _ in seen] == [(3, 4), (3, 3 + 4), (6, 4)]
+    assert seen[0][2] == seen[1][2] and seen[0][2] < seen[2][2]
+    splits = json.loads((tmp_path / "out" / "splits.json").read_text())
+    assert not seen[2][2] & set(splits[0]["test"])  # never the test fold's songs
+    assert [r["unlabeled_clips"] for r in result.rows] == [4, 7, 4]
+    assert "| unlabelled audio |" in result.report_md.read_text()
+    config = json.loads(result.config_json.read_text())
+    assert config["unlabeled_data"]["clips"] == {"4q-5s": 4}
+    assert config["protocol"]["unlabeled_data"] == str(extra.resolve())
+
+
+def test_label_fractions_must_be_shares(tmp_path):
+    with pytest.raises(protocol.ParameterError, match="label_fractions"):
+        protocol.run_experiment(tmp_path, out_dir=tmp_path / "out", label_fractions=(0.0,))

@@ -66,6 +66,24 @@ def _value(raw: str):
 
 
 TARGETS = tuple(contract.TARGETS)  # ("valence", "arousal")
+# A two-stage variant trained with labels for a share of each fold's training songs:
+# "<variant> labels=25%", and with the other training songs' audio given to stage 1
+# without their labels: "<variant> labels=25% +rest".
+_LABELS, _REST = " labels=", " +rest"
+
+
+def label_variant(variant: str, fraction: float, *, rest: bool) -> str:
+    """The name of `variant` run with labels for `fraction` of the training songs."""
+    if fraction >= 1.0:
+        return variant
+    return f"{variant}{_LABELS}{100 * fraction:g}%" + (_REST if rest else "")
+
+
+def parse_variant(name: str) -> Tuple[str, float, bool]:
+    """(variant, label fraction, rest given to stage 1) of a `label_variant` name."""
+    rest = name.endswith(_REST)
+    base, _, share = name[: -len(_REST)].partition(_LABELS) if rest else name.partition(_LABELS)
+    return base, (float(share.rstrip("%")) / 100 if share else 1.0), rest
 MASK_FILL = {"mask-mean": "mean", "mask-zero": "zero", "no-mask": "none", "baseline": "none"}
 
 
@@ -104,12 +122,16 @@ class FoldRunner:
         seed: the base seed (`folds.fold_seed` derives each fold's).
         val_fraction: share of a fold's training songs held out for early stopping.
         max_ae_epochs, max_head_epochs: caps on the epochs (None: the preset's).
+        unlabeled_paths: cache name (`jobs.cache_name`) -> `.npy` of log-mels
+            `[clips, segments, frames, mels]` that every two-stage stage 1 also trains
+            on (`--unlabeled-data`), or None.
         mixed_precision: mixed_float16 where a GPU is visible.
         progress: show the epoch bars (transient, one per stage).
     """
 
     def __init__(self, *, dataset, targets, heads, labels, song_ids, strata, seed, val_fraction,
-                 max_ae_epochs, max_head_epochs, mixed_precision, progress):
+                 max_ae_epochs, max_head_epochs, mixed_precision, progress,
+                 unlabeled_paths=None):
         self.dataset = dataset
         self.targets = tuple(targets)
         self.heads = tuple(heads)
@@ -122,9 +144,34 @@ class FoldRunner:
         self.max_head_epochs = max_head_epochs
         self.mixed_precision = mixed_precision
         self.progress = progress
+        self.unlabeled_paths = dict(unlabeled_paths or {})
+        self._unlabeled: Dict[str, np.ndarray] = {}
+
+    def _extra_audio(self, preset) -> Optional[np.ndarray]:
+        """The `--unlabeled-data` log-mels of `preset`'s features, or None."""
+        from mer_tfx.experiment.jobs import cache_name
+
+        name = cache_name(preset)
+        if name not in self.unlabeled_paths:
+            return None
+        if name not in self._unlabeled:
+            self._unlabeled[name] = np.load(self.unlabeled_paths[name], mmap_mode="r")
+        return self._unlabeled[name]
+
+    def labelled_songs(self, split: FoldSplit, fraction: float, *, seed: int):
+        """(labelled, unlabelled) indices of the fold's training side: a stratified,
+        seeded share `fraction` keeps its labels (every song when `fraction` is 1)."""
+        side = split.training_side
+        if fraction >= 1.0:
+            return side, side[:0]
+        from sklearn.model_selection import train_test_split
+
+        keep, rest = train_test_split(side, train_size=fraction, random_state=seed,
+                                      stratify=self.strata[side])
+        return np.sort(keep), np.sort(rest)
 
     def _row(self, preset, variant, head, target, split, *, accuracy, f1, ae, head_result,
-             val_accuracy=None):
+             val_accuracy=None, n_train=None, n_val=None, unlabeled_clips=0):
         y = self.labels[target]
         majority_acc, majority_f1 = report_lib.majority_class_scores(
             train_labels=y[split.training_side], test_labels=y[split.test])
@@ -136,12 +183,14 @@ class FoldRunner:
             "val_accuracy": (float(np.max(head_result.history.get("val_accuracy", [np.nan])))
                              if val_accuracy is None else float(val_accuracy)),
             "majority_accuracy": majority_acc, "majority_f1": majority_f1,
+            "unlabeled_clips": int(unlabeled_clips),
             "ae_epochs": int(ae.epochs) if ae is not None else 0,
             "ae_best_epoch": int(ae.best_epoch) if ae is not None else 0,
             "ae_seconds": float(ae.seconds) if ae is not None else 0.0,
             "head_epochs": int(head_result.epochs), "head_best_epoch": int(head_result.best_epoch),
             "head_seconds": float(head_result.seconds),
-            "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
+            "n_train": len(split.train) if n_train is None else int(n_train),
+            "n_val": len(split.val) if n_val is None else int(n_val), "n_test": len(split.test),
             "seed": self.seed,
         }
 
@@ -153,7 +202,7 @@ class FoldRunner:
     def run(self, *, preset, variant: str, split: FoldSplit,
             log_mels) -> Tuple[List[dict], List[dict]]:
         """Trains and scores the fold; returns (result rows, training histories)."""
-        preset = preset.replace(mask_fill=MASK_FILL[variant])
+        preset = preset.replace(mask_fill=MASK_FILL[parse_variant(variant)[0]])
         where = f"{preset.name} {variant} r{split.round + 1} f{split.fold + 1}"
         seed = fold_seed(self.seed, split.round, split.fold)
         if variant == "baseline":
@@ -185,18 +234,25 @@ class FoldRunner:
     def _run_two_stage(self, preset, variant, split, log_mels, *, seed, where):
         from mer_tfx import recipe
 
-        side = split.training_side
+        _, fraction, rest = parse_variant(variant)
+        side, unlabelled = self.labelled_songs(split, fraction, seed=seed)
+        extra = [np.asarray(log_mels[unlabelled], dtype=np.float32)] if rest else []
+        if self._extra_audio(preset) is not None:
+            extra.append(np.asarray(self._extra_audio(preset), dtype=np.float32))
+        extra = [e for e in extra if len(e)]
+        unlabeled_log_mels = np.concatenate(extra) if extra else None
         result = recipe.train_two_stage(
             np.asarray(log_mels[side], dtype=np.float32),
             {t: self.labels[t][side] for t in self.targets},
             song_ids=self.song_ids[side], strata=self.strata[side], preset=preset, seed=seed,
+            unlabeled_log_mels=unlabeled_log_mels,
             val_fraction=self.val_fraction,
             head_variants={h: parse_head(h) for h in self.heads},
             max_ae_epochs=self.max_ae_epochs, max_head_epochs=self.max_head_epochs,
             mixed_precision=self.mixed_precision, progress=self.progress, leave_bars=False,
             description=f"{where} ")
-        if not (np.array_equal(np.sort(side[result.fit]), split.train)
-                and np.array_equal(np.sort(side[result.val]), split.val)):
+        if fraction >= 1.0 and not (np.array_equal(np.sort(side[result.fit]), split.train)
+                                    and np.array_equal(np.sort(side[result.val]), split.val)):
             raise RuntimeError(f"{where}: the recipe's validation split differs from the "
                                "recorded fold (splits.json would not list the songs trained on).")
         histories: List[Dict] = [{**self._tag(preset, variant, split), "stage": "autoencoder",
@@ -214,7 +270,10 @@ class FoldRunner:
                     result.val_probabilities(target, head).argmax(axis=-1) == y[side][result.val]))
                 rows.append(self._row(preset, variant, head, target, split, accuracy=accuracy,
                                       f1=f1, ae=result.autoencoder, head_result=trained,
-                                      val_accuracy=val_accuracy))
+                                      val_accuracy=val_accuracy, n_train=len(result.fit),
+                                      n_val=len(result.val),
+                                      unlabeled_clips=0 if unlabeled_log_mels is None
+                                      else len(unlabeled_log_mels)))
                 histories.append({**self._tag(preset, variant, split), "stage": "head",
                                   "head": head, "target": target, "history": history(trained)})
         return rows, histories

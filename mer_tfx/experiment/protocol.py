@@ -48,7 +48,8 @@ import numpy as np
 from mer_tfx.errors import DatasetError, ParameterError
 from mer_tfx.experiment import jobs, run_info, songs
 from mer_tfx.experiment import report as report_lib
-from mer_tfx.experiment.fold_runner import HEADS, TARGETS, VARIANTS, FoldRunner, parse_head
+from mer_tfx.experiment.fold_runner import (
+    HEADS, TARGETS, VARIANTS, FoldRunner, label_variant, parse_head)
 from mer_tfx.experiment.folds import FoldSplit, make_folds, stratification_labels
 from mer_tfx.experiment.timing import estimate_seconds, sum_fold_seconds
 
@@ -157,7 +158,7 @@ def _config(arguments: dict, data: _Songs, splits, *, targets, mixed_precision) 
         "mixed_float16" if mixed_precision and config["machine"]["gpus"] else "float32")
     config["protocol"] = run_info.protocol_key(
         **{k: arguments[k] for k in ("folds", "seed", "val_fraction", "targets", "small",
-                                     "max_ae_epochs", "max_head_epochs")},
+                                     "max_ae_epochs", "max_head_epochs", "unlabeled_data")},
         song_ids=data.song_ids)
     return config
 
@@ -168,6 +169,48 @@ def _previous_results(results_csv: Path, histories_json: Path, *, resume: bool):
         return [], []
     histories = json.loads(histories_json.read_text()) if histories_json.exists() else []
     return report_lib.read_results(results_csv), histories
+
+
+def _with_label_fractions(variants, fractions) -> Tuple[str, ...]:
+    """Every two-stage variant once per label fraction: at 1 as it is, below 1 twice,
+    without and with the rest of the training songs' audio in stage 1 ("+rest")."""
+    out: List[str] = []
+    for variant in variants:
+        for fraction in ((1.0,) if variant == "baseline" else fractions):
+            names = ([variant] if fraction >= 1.0 else
+                     [label_variant(variant, fraction, rest=False),
+                      label_variant(variant, fraction, rest=True)])
+            out.extend(n for n in names if n not in out)
+    return tuple(out)
+
+
+def _unlabeled_caches(folder, *, presets, cache_dir: Path):
+    """({cache name: .npy path}, what config.json records) of `--unlabeled-data`'s
+    log-mels, computed once per feature setting and kept in the feature cache folder."""
+    if folder is None:
+        return {}, None
+    import hashlib
+
+    from mer_tfx import training
+
+    folder = Path(folder).resolve()
+    listing = sorted(f"{p.relative_to(folder)}:{p.stat().st_size}"
+                     for p in folder.rglob("*") if p.is_file())
+    digest = hashlib.sha256("\n".join([str(folder), *listing]).encode()).hexdigest()[:12]
+    paths, record = {}, {"folder": str(folder), "clips": {}, "skipped": []}
+    for preset in presets:
+        name = jobs.cache_name(preset)
+        if name in paths:
+            continue
+        path = Path(cache_dir) / f"unlabeled-{name}-{digest}.npy"
+        if not path.exists():
+            log_mels, skipped = training.unlabeled_log_mels(folder, preset=preset)
+            record["skipped"] = [list(s) for s in skipped]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, log_mels)
+        paths[name] = str(path)
+        record["clips"][name] = int(np.load(path, mmap_mode="r").shape[0])
+    return paths, record
 
 
 def _run_jobs(all_jobs, *, rows, histories, data: _Songs, heads, targets, runner_kwargs,
@@ -270,6 +313,8 @@ def run_experiment(
     plots: bool = True,
     progress: bool = True,
     workers: int = 1,
+    label_fractions: Sequence[float] = (1.0,),
+    unlabeled_data=None,
 ) -> ExperimentResult:
     """Runs the paper's cross-validation protocol and writes its tables and plots.
 
@@ -308,11 +353,23 @@ def run_experiment(
             The small models do not keep two cores busy, so on a 2-core CPU two
             workers finish the protocol well ahead of one (see docs/experiment.md).
             Results are identical in content; rows arrive in completion order.
+        label_fractions: shares in (0, 1] of each fold's training songs whose labels
+            the two-stage variants use (a learning curve). Below 1 each runs twice:
+            "<variant> labels=25%" trains on the labelled share only, "... +rest" also
+            gives stage 1 the other training songs' audio without labels (never the
+            test fold's); the report pairs the two. Default: (1.0,), every label.
+        unlabeled_data: a folder of audio that every two-stage stage 1 also trains on
+            (no labels needed; it must not hold the dataset's songs). Its log-mels are
+            computed once per feature setting and kept in the cache folder.
 
     Returns:
         An `ExperimentResult` with the rows and the paths written.
     """
     targets, variants, heads = tuple(targets), tuple(variants), tuple(heads)
+    label_fractions = tuple(float(f) for f in label_fractions)
+    if not label_fractions or any(not 0.0 < f <= 1.0 for f in label_fractions):
+        raise ParameterError("label_fractions must be shares in (0, 1]. "
+                             f"Received: label_fractions={label_fractions!r}")
     _check_arguments(targets=targets, variants=variants, heads=heads,
                      counts={"max_ae_epochs": max_ae_epochs, "max_head_epochs": max_head_epochs,
                              "run_folds": run_folds, "workers": workers})
@@ -326,7 +383,9 @@ def run_experiment(
         "variants": variants, "heads": heads, "seed": seed, "max_ae_epochs": max_ae_epochs,
         "max_head_epochs": max_head_epochs, "limit_songs": limit_songs, "run_folds": run_folds,
         "val_fraction": val_fraction, "layout": layout, "mixed_precision": mixed_precision,
-        "cache_dir": str(cache_dir), "cache_dtype": cache_dtype}
+        "cache_dir": str(cache_dir), "cache_dtype": cache_dtype,
+        "label_fractions": label_fractions,
+        "unlabeled_data": str(Path(unlabeled_data).resolve()) if unlabeled_data else None}
 
     data = _read_songs(data_root, layout=layout, durations=durations, small=small,
                        limit_songs=limit_songs, seed=seed, cache_dir=cache_dir,
@@ -335,6 +394,9 @@ def run_experiment(
     splits = make_folds(strata, folds=folds, rounds=rounds, seed=seed, val_fraction=val_fraction,
                         song_ids=data.song_ids)
     config = _config(arguments, data, splits, targets=targets, mixed_precision=mixed_precision)
+    unlabeled_paths, config["unlabeled_data"] = _unlabeled_caches(
+        unlabeled_data, presets=data.presets, cache_dir=cache_dir)
+    variants = _with_label_fractions(variants, label_fractions)
     results_csv = out_dir / "results.csv"
     histories_json = out_dir / "histories.json"
     config_json = out_dir / "config.json"
@@ -350,7 +412,7 @@ def run_experiment(
         dataset=data.dataset, targets=targets, heads=heads, labels=data.labels,
         song_ids=data.song_ids, strata=strata, seed=seed, val_fraction=val_fraction,
         max_ae_epochs=max_ae_epochs, max_head_epochs=max_head_epochs,
-        mixed_precision=mixed_precision)
+        mixed_precision=mixed_precision, unlabeled_paths=unlabeled_paths)
     all_jobs = [(p, v, s) for p in data.presets for v in variants for s in splits
                 if run_folds is None or s.fold < run_folds]
     _run_jobs(all_jobs, rows=rows, histories=histories, data=data, heads=heads, targets=targets,

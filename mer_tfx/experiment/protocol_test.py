@@ -132,3 +132,15 @@ def test_head_specs_parse_into_the_recipes_head_variants():
     for bad in ("transformer", "bilstm:units=3", "bilstm:seeds"):
         with pytest.raises(ParameterError, match="Received"):
             parse_head(bad)
+
+
+def test_label_variant_names_round_trip():
+    from mer_tfx.experiment.fold_runner import label_variant, parse_variant
+
+    assert label_variant("mask-mean", 1.0, rest=True) == "mask-mean"
+    assert label_variant("no-mask", 0.25, rest=False) == "no-mask labels=25%"
+    assert label_variant("mask-mean", 0.5, rest=True) == "mask-mean labels=50% +rest"
+    for name, parsed in (("mask-mean", ("mask-mean", 1.0, False)),
+                         ("no-mask labels=25%", ("no-mask", 0.25, False)),
+                         ("mask-mean labels=50% +rest", ("mask-mean", 0.5, True))):
+        assert parse_variant(name) == parsed

@@ -39,6 +39,7 @@ RESULT_FIELDS = (
     "val_accuracy",
     "majority_accuracy",
     "majority_f1",
+    "unlabeled_clips",
     "ae_epochs",
     "ae_best_epoch",
     "ae_seconds",
@@ -51,7 +52,7 @@ RESULT_FIELDS = (
     "n_test",
     "seed",
 )
-_INT_FIELDS = {"round", "fold", "ae_epochs", "ae_best_epoch", "head_epochs", "head_best_epoch",
+_INT_FIELDS = {"round", "fold", "unlabeled_clips", "ae_epochs", "ae_best_epoch", "head_epochs", "head_best_epoch",
                "n_train", "n_val", "n_test", "seed"}
 _FLOAT_FIELDS = {"segment_seconds", "accuracy", "f1", "val_accuracy", "majority_accuracy", "majority_f1",
                  "ae_seconds", "head_seconds", "fold_seconds"}
@@ -348,7 +349,9 @@ def _matched(rows_a: Sequence[Mapping], rows_b: Sequence[Mapping], metric: str):
 def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy", "f1")
                 ) -> List[Comparison]:
     """Paired t-tests between durations (same variant, head, target), between each
-    masking variant and "no-mask" (same duration, head, target), between each head and
+    masking variant and "no-mask" (same duration, head, target), between a share of the
+    labels with the rest of the training audio given to stage 1 ("... +rest") and
+    without it, between each head and
     the first head run (same duration, variant, target), and between each two-stage
     setting and the jointly trained "baseline" (same duration, target)."""
     out: List[Comparison] = []
@@ -372,6 +375,15 @@ def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy"
             out.append(Comparison(
                 "masking", target, metric, f"{seconds:g} s {variant} {head}",
                 f"{seconds:g} s no-mask {head}", paired_ttest(a, b)))
+    for (seconds, variant, head, target), group in sorted(by_setting.items()):
+        without = (seconds, variant[: -len(" +rest")], head, target)
+        if not variant.endswith(" +rest") or without not in by_setting:
+            continue
+        for metric in metrics:
+            a, b = _matched(group, by_setting[without], metric)
+            out.append(Comparison(
+                "unlabelled audio", target, metric, f"{seconds:g} s {variant} {head}",
+                f"{seconds:g} s {without[1]} {head}", paired_ttest(a, b)))
     first_head = next(iter(dict.fromkeys(r["head"] for r in rows if r["variant"] != "baseline")),
                       None)
     for (seconds, variant, head, target), group in sorted(by_setting.items()):

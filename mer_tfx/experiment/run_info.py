@@ -64,12 +64,15 @@ def jsonable(value):
 
 
 def protocol_key(*, folds, seed, val_fraction, targets, small, max_ae_epochs, max_head_epochs,
-                 song_ids: Sequence[str]) -> dict:
-    """What makes rows of two invocations comparable: same songs, splits and training caps.
-    More rounds, durations, variants or heads only add rows."""
-    return {"folds": folds, "seed": seed, "val_fraction": val_fraction, "targets": list(targets),
-            "small": small, "max_ae_epochs": max_ae_epochs, "max_head_epochs": max_head_epochs,
-            "songs_sha256": hashlib.sha256("\n".join(song_ids).encode()).hexdigest()}
+                 song_ids: Sequence[str], unlabeled_data=None) -> dict:
+    """What makes rows of two invocations comparable: same songs, splits, training caps and
+    extra stage-1 audio. More rounds, durations, variants or heads only add rows."""
+    key = {"folds": folds, "seed": seed, "val_fraction": val_fraction, "targets": list(targets),
+           "small": small, "max_ae_epochs": max_ae_epochs, "max_head_epochs": max_head_epochs,
+           "songs_sha256": hashlib.sha256("\n".join(song_ids).encode()).hexdigest()}
+    if unlabeled_data is not None:  # absent otherwise, so earlier folders still resume
+        key["unlabeled_data"] = unlabeled_data
+    return key
 
 
 def write_config(config: dict, config_json: Path, *, resume: bool, results_exist: bool) -> None:
