@@ -277,3 +277,29 @@ def test_export_keeps_the_heads_standardisation(tmp_path):
     for key, head in (("valence_probability", heads[0]), ("arousal_probability", heads[1])):
         expected = head.predict(embeddings, verbose=0)[:, 1]
         np.testing.assert_allclose(out[key].numpy(), expected, rtol=0, atol=1e-5)
+
+
+def test_export_serves_the_average_of_several_seeds_heads(tmp_path):
+    """`TrainingConfig.head_seeds` heads averaged (`recipe.average_heads`) export as one
+    model per target, and the served probabilities are the heads' mean."""
+    from mer_tfx import recipe
+    from mer_tfx.models import SequenceHead
+
+    encoder, _, _ = _tiny_models(seed=1)
+    f = PRESET.features
+    log_mel = clip_to_log_mel_segments(tf.constant(_tone(30.0, batch=2)), f)
+    embeddings = encoder.predict(tf.reshape(log_mel, (-1, f.num_frames, f.n_mels, 1)), verbose=0)
+    embeddings = embeddings.reshape(2, f.num_segments, -1)
+    members = []
+    for seed in (4, 5, 6):
+        keras.utils.set_random_seed(seed)
+        members.append(SequenceHead(embedding_dim=embeddings.shape[-1], num_segments=None,
+                                    rnn_units=4))
+    averaged = recipe.average_heads(members, name="valence_heads")
+    path = tmp_path / "model"
+    export.export_serving_model(path, encoder=encoder, valence_head=averaged,
+                                arousal_head=members[0], preset=PRESET)
+    out = tf.saved_model.load(str(path)).signatures["serving_default"](
+        waveform=tf.constant(_tone(30.0, batch=2)))
+    expected = np.mean([m.predict(embeddings, verbose=0)[:, 1] for m in members], axis=0)
+    np.testing.assert_allclose(out["valence_probability"].numpy(), expected, rtol=0, atol=1e-5)

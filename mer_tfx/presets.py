@@ -147,6 +147,9 @@ class TrainingConfig:
         head_learning_rate: Adam learning rate of the sequence head. Defaults to 1e-5.
         head_batch_size: head batch size (songs). Defaults to 10.
         head_max_epochs: upper bound on head epochs. Defaults to 100.
+        head_seeds: heads trained per target from consecutive seeds, their
+            probabilities averaged (one model in `.keras` and in the SavedModel).
+            Defaults to 1 (the paper's single head).
         patience: early-stopping patience (epochs) of both stages. Defaults to 10.
         ae_patience: early-stopping patience of stage 1 when set; None uses
             `patience`. Defaults to None.
@@ -165,6 +168,7 @@ class TrainingConfig:
     head_learning_rate: float = 1e-5
     head_batch_size: int = 10
     head_max_epochs: int = 100
+    head_seeds: int = 1
     patience: int = 10
     ae_patience: Optional[int] = None
     ae_min_delta: float = 0.0

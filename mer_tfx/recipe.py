@@ -352,7 +352,7 @@ def train_heads(
         seed: seeds the weights, dropout and the shuffle. Defaults to 0.
         head_variants: variant name -> hyperparameters overriding the preset (keys of
             `HEAD_HYPERPARAMETERS`) and `HEAD_OPTIONS` (`seeds`: average that many heads
-            of consecutive seeds; `grid_shifts`: train on, and average over, that many
+            of consecutive seeds, by default the preset's `head_seeds`; `grid_shifts`: train on, and average over, that many
             shifted segment grids). Defaults to one variant, `DEFAULT_HEAD`, as the
             preset says.
         max_epochs: overrides the preset's `head_max_epochs`.
@@ -376,7 +376,8 @@ def train_heads(
     strategy = _strategy(strategy)
     for name, values in variants.items():
         label = "" if name == DEFAULT_HEAD else f"{name} "
-        seeds, shifts = int(values.get("seeds") or 1), int(values.get("grid_shifts") or 1)
+        seeds = int(values.get("seeds") or preset.training.head_seeds)
+        shifts = int(values.get("grid_shifts") or 1)
         grids = [stage.shifted_embeddings(k, shifts) for k in range(shifts)]
         fit_x = np.concatenate([g[0] for g in grids]) if shifts > 1 else grids[0][0]
         val_x = np.concatenate([g[1] for g in grids]) if shifts > 1 else grids[0][1]
