@@ -5,7 +5,11 @@ per quadrant, preset "small", default epochs and gate) in a fresh output folder,
 so nothing is cached, and prints a table.
 
     .venv/bin/python benchmarks/pipeline_benchmark.py [--output DIR] [--keep]
-        [--clips-per-quadrant N] [--preset NAME] [--cached-rerun]
+        [--clips-per-quadrant N] [--preset NAME] [--cached-rerun] [--beam-arg=ARG ...]
+
+`--beam-arg` is passed on as `mer pipeline --beam-arg` is (e.g.
+`--beam-arg=--direct_num_workers=1` for Beam's single-worker DirectRunner instead of
+the default one worker thread per core).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ def main() -> int:
     parser.add_argument("--preset", default="small")
     parser.add_argument("--cached-rerun", action="store_true",
                         help="also time a second, fully cached run")
+    parser.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
+                        metavar="ARG", help="a Beam pipeline argument (repeatable)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,15 +47,18 @@ def main() -> int:
     start = time.monotonic()
     data = prepare_data(None, layout=layout, clips_per_quadrant=args.clips_per_quadrant)
     data_seconds = time.monotonic() - start
-    report = command.run_pipeline(data_root=data, layout=layout, preset=args.preset)
+    report = command.run_pipeline(data_root=data, layout=layout, preset=args.preset,
+                                  beam_pipeline_args=args.beam_args)
     runs = [("first run", report)]
     if args.cached_rerun:
-        runs.append(("cached rerun", command.run_pipeline(data_root=data, layout=layout,
-                                                          preset=args.preset)))
+        runs.append(("cached rerun", command.run_pipeline(
+            data_root=data, layout=layout, preset=args.preset,
+            beam_pipeline_args=args.beam_args)))
 
     print(f"\nmer-tfx pipeline benchmark: preset {args.preset}, synthetic 4Q "
           f"{args.clips_per_quadrant} clips/quadrant, {os.cpu_count()} CPU cores, "
-          f"{platform.processor() or platform.machine()}")
+          f"{platform.processor() or platform.machine()}"
+          + (f", Beam args: {' '.join(args.beam_args)}" if args.beam_args else ""))
     print(f"{'step':<34}" + "".join(f"{name:>16}" for name, _ in runs))
     print(f"{'synthetic data':<34}{data_seconds:>15.1f}s")
     nodes = list(runs[0][1].timings)
