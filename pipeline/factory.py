@@ -131,6 +131,7 @@ def create_pipeline(
     example_gen_kwargs: Dict | None = None,
     unlabeled_data: Union[str, Path, None] = None,
     normalize_embeddings: bool | None = None,
+    head_seeds: int | None = None,
 ) -> tfx.dsl.Pipeline:
     """The mer-tfx pipeline.
 
@@ -147,8 +148,9 @@ def create_pipeline(
         ae_max_epochs: overrides the preset's autoencoder epoch bound (tests, demos).
         head_max_epochs: overrides the preset's head epoch bound.
         normalize_embeddings: overrides the preset's `normalize_embeddings` (the heads
-            standardise their input embeddings; on for the -small presets, off for the
-            paper's).
+            standardise their input embeddings).
+        head_seeds: overrides the preset's `head_seeds` (heads of that many seeds per
+            target, their probabilities averaged).
         accuracy_threshold: lowest binary accuracy (each of valence, arousal) that blesses.
         f1_threshold: lowest F1 score (each of valence, arousal) that blesses.
         seed: training seed.
@@ -178,6 +180,8 @@ def create_pipeline(
         overrides["head_max_epochs"] = int(head_max_epochs)
     if normalize_embeddings is not None:
         overrides["normalize_embeddings"] = bool(normalize_embeddings)
+    if head_seeds is not None:
+        overrides["head_seeds"] = int(head_seeds)
     custom_config = {"preset": preset, "overrides": overrides, "seed": int(seed),
                      "code_version": training_code_version()}
     if unlabeled_data is not None:

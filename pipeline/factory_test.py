@@ -93,11 +93,12 @@ def test_normalize_embeddings_flag_overrides_the_preset(tmp_path):
     pipe = pipeline_lib.create_pipeline(
         pipeline_root=tmp_path / "root", data_root=tmp_path / "data",
         serving_model_dir=tmp_path / "s", metadata_path=tmp_path / "m.sqlite",
-        preset="4q-5s", normalize_embeddings=True,
+        preset="4q-5s", normalize_embeddings=True, head_seeds=3,
     )
     trainer = {c.id: c for c in pipe.components}["Trainer"]
     custom_config = trainer.exec_properties["custom_config"]
     if isinstance(custom_config, str):
         custom_config = json.loads(custom_config)
-    assert custom_config["overrides"] == {"normalize_embeddings": True}
-    assert preset_from_config(custom_config).model.normalize_embeddings is True
+    assert custom_config["overrides"] == {"normalize_embeddings": True, "head_seeds": 3}
+    preset = preset_from_config(custom_config)
+    assert preset.model.normalize_embeddings is True and preset.training.head_seeds == 3

@@ -325,6 +325,7 @@ def run_pipeline(
     example_gen_kwargs: dict | None = None,
     unlabeled_data: Path | None = None,
     normalize_embeddings: bool | None = None,
+    head_seeds: int | None = None,
 ) -> PipelineReport:
     """Builds and runs the pipeline with LocalDagRunner; returns what it produced."""
     from tfx import v1 as tfx
@@ -335,7 +336,7 @@ def run_pipeline(
         "tuner_trials": tuner_trials, "ae_max_epochs": ae_max_epochs,
         "head_max_epochs": head_max_epochs, "accuracy_threshold": accuracy_threshold,
         "f1_threshold": f1_threshold, "unlabeled_data": unlabeled_data,
-        "normalize_embeddings": normalize_embeddings,
+        "normalize_embeddings": normalize_embeddings, "head_seeds": head_seeds,
     }
     layout.pipeline_root.mkdir(parents=True, exist_ok=True)
     pipe = create_pipeline(
@@ -427,8 +428,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "trains on as well; must not hold the dataset's audio")
     parser.add_argument("--normalize-embeddings", action=argparse.BooleanOptionalAction,
                         default=None,
-                        help="standardise the heads' input embeddings (default: the preset's: "
-                             "on for the -small presets, off for the paper's)")
+                        help="standardise the heads' input embeddings (default: the preset's)")
+    parser.add_argument("--head-seeds", type=int, default=None, metavar="N",
+                        help="train N heads per target from consecutive seeds and serve "
+                             "their averaged probabilities (default: the preset's)")
     parser.add_argument("--clips-per-quadrant", type=int, default=8,
                         help="synthetic dataset size when no --data is given (default: 8)")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
@@ -462,6 +465,8 @@ def check_unlabeled_data(folder, *, data_root: Path) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.head_seeds is not None and args.head_seeds < 1:
+        raise ParameterError(f"--head-seeds must be at least 1. Received: {args.head_seeds}")
     if args.clips_per_quadrant < 1:
         raise ParameterError(
             f"--clips-per-quadrant must be at least 1. Received: {args.clips_per_quadrant}")
@@ -477,6 +482,7 @@ def run(args: argparse.Namespace) -> int:
         accuracy_threshold=args.accuracy_threshold, f1_threshold=args.f1_threshold, seed=args.seed,
         enable_cache=not args.no_cache, beam_pipeline_args=args.beam_arg, verbose=args.verbose,
         unlabeled_data=unlabeled, normalize_embeddings=args.normalize_embeddings,
+        head_seeds=args.head_seeds,
     )
     print_report(report, layout=layout)
     if console.log_path() is not None:
