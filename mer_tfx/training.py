@@ -586,7 +586,9 @@ def build_head(
         preset: preset name or `Preset`.
         train_embeddings: float32 `[songs, segments, D]`, the songs the head is fitted on.
         rnn_units, dropout, rnn_type, bidirectional, normalize: override the preset
-            (`normalize`: standardise the embeddings, the preset's `normalize_embeddings`).
+            (`normalize`: standardise the embeddings; by default the preset's
+            `normalize_embeddings` when `train_embeddings` holds at least its
+            `normalize_min_songs` songs).
         name: the model's name (e.g. the target). Defaults to Keras' own.
 
     Returns:
@@ -598,6 +600,9 @@ def build_head(
         raise ParameterError(
             f"train_embeddings must be [songs, segments, D]. Received: shape {train_x.shape}"
         )
+    if normalize is None:  # the preset's, given enough songs to estimate the statistics
+        normalize = bool(config.model.normalize_embeddings
+                         and len(train_x) >= config.model.normalize_min_songs)
     overrides = {
         k: v
         for k, v in {

@@ -393,3 +393,16 @@ def test_unlabeled_log_mels_reads_every_audio_file_and_skips_unreadable(tmp_path
     np.testing.assert_array_equal(only_b, log_mels[1:])
     with pytest.raises(ParameterError, match="does not exist"):
         training.unlabeled_log_mels(tmp_path / "missing", preset=TINY)
+
+
+def test_build_head_standardises_only_with_enough_songs():
+    from mer_tfx import presets
+
+    few = np.random.default_rng(0).normal(size=(24, 6, 8)).astype("float32")
+    many = np.random.default_rng(1).normal(size=(100, 6, 8)).astype("float32")
+    small = presets.get("small")
+    assert small.model.normalize_embeddings and small.model.normalize_min_songs == 100
+    assert training.build_head(small, train_embeddings=few).normalize is False
+    assert training.build_head(small, train_embeddings=many).normalize is True
+    assert training.build_head(small, train_embeddings=few, normalize=True).normalize is True
+    assert training.build_head("4q-5s", train_embeddings=many).normalize is False

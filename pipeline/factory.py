@@ -148,7 +148,8 @@ def create_pipeline(
         ae_max_epochs: overrides the preset's autoencoder epoch bound (tests, demos).
         head_max_epochs: overrides the preset's head epoch bound.
         normalize_embeddings: overrides the preset's `normalize_embeddings` (the heads
-            standardise their input embeddings).
+            standardise their input embeddings) and its `normalize_min_songs`: on or
+            off whatever the number of training songs.
         head_seeds: overrides the preset's `head_seeds` (heads of that many seeds per
             target, their probabilities averaged).
         accuracy_threshold: lowest binary accuracy (each of valence, arousal) that blesses.
@@ -180,6 +181,7 @@ def create_pipeline(
         overrides["head_max_epochs"] = int(head_max_epochs)
     if normalize_embeddings is not None:
         overrides["normalize_embeddings"] = bool(normalize_embeddings)
+        overrides["normalize_min_songs"] = 0  # the flag decides, whatever the songs' count
     if head_seeds is not None:
         overrides["head_seeds"] = int(head_seeds)
     custom_config = {"preset": preset, "overrides": overrides, "seed": int(seed),

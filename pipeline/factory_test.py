@@ -99,6 +99,7 @@ def test_normalize_embeddings_flag_overrides_the_preset(tmp_path):
     custom_config = trainer.exec_properties["custom_config"]
     if isinstance(custom_config, str):
         custom_config = json.loads(custom_config)
-    assert custom_config["overrides"] == {"normalize_embeddings": True, "head_seeds": 3}
+    assert custom_config["overrides"] == {"normalize_embeddings": True, "normalize_min_songs": 0,
+                                          "head_seeds": 3}
     preset = preset_from_config(custom_config)
     assert preset.model.normalize_embeddings is True and preset.training.head_seeds == 3

@@ -428,7 +428,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "trains on as well; must not hold the dataset's audio")
     parser.add_argument("--normalize-embeddings", action=argparse.BooleanOptionalAction,
                         default=None,
-                        help="standardise the heads' input embeddings (default: the preset's)")
+                        help="standardise the heads' input embeddings, whatever the number of "
+                             "training songs (default: the preset's: the -small presets do "
+                             "when the heads are fitted on at least 100 songs, the paper's "
+                             "never)")
     parser.add_argument("--head-seeds", type=int, default=None, metavar="N",
                         help="train N heads per target from consecutive seeds and serve "
                              "their averaged probabilities (default: the preset's)")

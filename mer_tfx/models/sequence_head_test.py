@@ -136,9 +136,11 @@ def test_normalized_head_config_and_saved_file_round_trip(tmp_path):
 
 
 def test_from_preset_follows_the_presets_normalize_embeddings():
-    # Off by default everywhere (the paper's head); a preset or an argument turns it on.
-    assert SequenceHead.from_preset("small").normalize is False
+    # Off for the paper's presets (the paper's head), on for the -small ones; an
+    # argument decides otherwise.
+    assert SequenceHead.from_preset("small").normalize is True
     assert SequenceHead.from_preset("4q-5s").normalize is False
+    assert SequenceHead.from_preset("small", normalize=False).normalize is False
     on = presets.get("4q-5s-small").replace(normalize_embeddings=True)
     assert SequenceHead.from_preset(on).normalize is True
     assert SequenceHead.from_preset("4q-5s", normalize=True).normalize is True
