@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
     parser.add_argument("--variants", nargs="+", default=["mask-mean"], choices=VARIANTS,
                         help="mask-mean (the paper's model), mask-zero, no-mask (ablation), "
-                             "baseline (CNN+BiLSTM trained jointly)")
+                             "baseline (CNN+BiLSTM trained jointly), logreg (logistic regression "
+                             "on each song's log-mel mean and standard deviation per band: "
+                             "the floor a deep model must clear)")
     parser.add_argument("--heads", nargs="+", default=["bilstm"], metavar="NAME[:KEY=VALUE,...]",
                         help=f"stage-2 heads sharing each fold's autoencoder: NAME among "
                              f"{', '.join(HEADS)}, then optional head settings, e.g. "

@@ -175,3 +175,22 @@ def test_label_fractions_and_unlabelled_audio_reach_stage_1_only(tiny_run, tmp_p
 def test_label_fractions_must_be_shares(tmp_path):
     with pytest.raises(protocol.ParameterError, match="label_fractions"):
         protocol.run_experiment(tmp_path, out_dir=tmp_path / "out", label_fractions=(0.0,))
+
+
+@pytest.mark.e2e
+def test_logreg_floor_is_scored_on_the_same_folds(tiny_run, tmp_path):
+    data, out, _ = tiny_run
+    result = protocol.run_experiment(
+        data, out_dir=tmp_path, durations=[5], folds=2, rounds=1, variants=("logreg",),
+        cache_dir=out / "cache", plots=False, progress=False)
+    rows = result.rows
+    assert sorted((r["variant"], r["head"], r["target"], r["fold"]) for r in rows) == sorted(
+        ("logreg", "linear", t, f) for t in ("valence", "arousal") for f in (0, 1))
+    for row in rows:
+        assert 0.0 <= row["accuracy"] <= 1.0 and row["n_train"] + row["n_test"] == 12
+    # Same splits as the two-stage run it is compared with; the report pairs the two.
+    assert (tmp_path / "splits.json").read_text() == (out / "splits.json").read_text()
+    both = report.read_results(out / "results.csv") + report.read_results(
+        tmp_path / "results.csv")
+    kinds = {(c.kind, c.a) for c in report.comparisons(both, metrics=("accuracy",))}
+    assert ("vs logreg", "5 s mask-mean bilstm") in kinds

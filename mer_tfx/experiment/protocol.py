@@ -49,7 +49,7 @@ from mer_tfx.errors import DatasetError, ParameterError
 from mer_tfx.experiment import jobs, run_info, songs
 from mer_tfx.experiment import report as report_lib
 from mer_tfx.experiment.fold_runner import (
-    HEADS, TARGETS, VARIANTS, FoldRunner, label_variant, parse_head)
+    HEADS, SINGLE_HEAD, TARGETS, VARIANTS, FoldRunner, label_variant, parse_head)
 from mer_tfx.experiment.folds import FoldSplit, make_folds, stratification_labels
 from mer_tfx.experiment.timing import estimate_seconds, sum_fold_seconds
 
@@ -176,7 +176,7 @@ def _with_label_fractions(variants, fractions) -> Tuple[str, ...]:
     without and with the rest of the training songs' audio in stage 1 ("+rest")."""
     out: List[str] = []
     for variant in variants:
-        for fraction in ((1.0,) if variant == "baseline" else fractions):
+        for fraction in ((1.0,) if variant in SINGLE_HEAD else fractions):
             names = ([variant] if fraction >= 1.0 else
                      [label_variant(variant, fraction, rest=False),
                       label_variant(variant, fraction, rest=True)])
@@ -223,7 +223,8 @@ def _run_jobs(all_jobs, *, rows, histories, data: _Songs, heads, targets, runner
     def finished(job) -> bool:
         preset, variant, split = job
         return all((preset.name, variant, h, t, split.round, split.fold) in done
-                   for h in (heads if variant != "baseline" else ("bilstm",)) for t in targets)
+                   for h in ((SINGLE_HEAD[variant],) if variant in SINGLE_HEAD else heads)
+                   for t in targets)
 
     pending = [job for job in all_jobs if not finished(job)]
     outer = None

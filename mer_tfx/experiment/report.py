@@ -352,8 +352,9 @@ def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy"
     masking variant and "no-mask" (same duration, head, target), between a share of the
     labels with the rest of the training audio given to stage 1 ("... +rest") and
     without it, between each head and
-    the first head run (same duration, variant, target), and between each two-stage
-    setting and the jointly trained "baseline" (same duration, target)."""
+    the first head run (same duration, variant, target), and between every setting and
+    each reference: the jointly trained "baseline" and the "logreg" floor (same
+    duration, target)."""
     out: List[Comparison] = []
     by_setting = _group(rows, ("segment_seconds", "variant", "head", "target"))
     settings = sorted(by_setting)
@@ -384,27 +385,30 @@ def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy"
             out.append(Comparison(
                 "unlabelled audio", target, metric, f"{seconds:g} s {variant} {head}",
                 f"{seconds:g} s {without[1]} {head}", paired_ttest(a, b)))
-    first_head = next(iter(dict.fromkeys(r["head"] for r in rows if r["variant"] != "baseline")),
+    fixed = ("baseline", "logreg")  # variants with one model of their own, no head to choose
+    first_head = next(iter(dict.fromkeys(r["head"] for r in rows if r["variant"] not in fixed)),
                       None)
     for (seconds, variant, head, target), group in sorted(by_setting.items()):
         reference = (seconds, variant, first_head, target)
-        if variant == "baseline" or head == first_head or reference not in by_setting:
+        if variant in fixed or head == first_head or reference not in by_setting:
             continue
         for metric in metrics:
             a, b = _matched(group, by_setting[reference], metric)
             out.append(Comparison(
                 "heads", target, metric, f"{seconds:g} s {variant} {head}",
                 f"{seconds:g} s {variant} {first_head}", paired_ttest(a, b)))
-    for (seconds, variant, head, target), group in sorted(by_setting.items()):
-        baseline = [k for k in by_setting if k[0] == seconds and k[1] == "baseline"
-                    and k[3] == target]
-        if variant == "baseline" or not baseline:
-            continue
-        for metric in metrics:
-            a, b = _matched(group, by_setting[baseline[0]], metric)
-            out.append(Comparison(
-                "vs baseline", target, metric, f"{seconds:g} s {variant} {head}",
-                f"{seconds:g} s baseline", paired_ttest(a, b)))
+    for reference_variant in fixed:  # every other setting against the two references
+        for (seconds, variant, head, target), group in sorted(by_setting.items()):
+            reference = [k for k in by_setting if k[0] == seconds and k[1] == reference_variant
+                         and k[3] == target]
+            if variant == reference_variant or not reference or (
+                    reference_variant == "logreg" and variant in fixed):
+                continue
+            for metric in metrics:
+                a, b = _matched(group, by_setting[reference[0]], metric)
+                out.append(Comparison(
+                    f"vs {reference_variant}", target, metric, f"{seconds:g} s {variant} {head}",
+                    f"{seconds:g} s {reference_variant}", paired_ttest(a, b)))
     return out
 
 
