@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+import weakref
 from typing import Dict, Iterator, List, Sequence, Union
 
 import keras
@@ -526,6 +527,25 @@ def unlabeled_log_mels(
     return np.stack(clips).astype(np.float32), skipped
 
 
+# One traced call per encoder (keyed weakly: a fold's encoder is dropped with its fold).
+_ENCODER_FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _encoder_function(encoder: keras.Model, frames: int, mels: int):
+    """`encoder(batch, training=False)` as a `tf.function` of any batch size, traced once.
+
+    Not `predict_on_batch`: under a MirroredStrategy it returns every replica's copy of
+    the batch, one after the other. Not an eager call either: 1.9-2.4 ms a segment
+    against 0.9-1.0 ms traced (the small encoder, 360 segments, interleaved in one
+    process on the loaded 2-core Xeon; the trace costs 0.3 s once)."""
+    if encoder not in _ENCODER_FUNCTIONS:
+        _ENCODER_FUNCTIONS[encoder] = tf.function(
+            lambda batch: encoder(batch, training=False),
+            input_signature=[tf.TensorSpec([None, frames, mels, 1], tf.float32)],
+        )
+    return _ENCODER_FUNCTIONS[encoder]
+
+
 def encode_segments(encoder: keras.Model, log_mels, *, batch_size: int = 64) -> np.ndarray:
     """Runs the (frozen) encoder over every segment once: the stage-2 embedding cache.
 
@@ -543,10 +563,9 @@ def encode_segments(encoder: keras.Model, log_mels, *, batch_size: int = 64) -> 
     flat = songs.reshape(-1, frames, mels, 1)
     dim = int(np.prod(encoder.output_shape[1:]))
     out = np.empty((len(flat), dim), dtype=np.float32)
-    # An eager call per batch. Not `predict_on_batch`: under a MirroredStrategy it returns
-    # every replica's copy of the batch, one after the other.
+    call = _encoder_function(encoder, frames, mels)
     for start in range(0, len(flat), batch_size):
-        chunk = encoder(tf.constant(flat[start : start + batch_size]), training=False)
+        chunk = call(tf.constant(flat[start : start + batch_size]))
         out[start : start + batch_size] = np.asarray(chunk, dtype=np.float32).reshape(
             len(chunk), dim
         )
