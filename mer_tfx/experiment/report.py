@@ -376,15 +376,17 @@ def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy"
             out.append(Comparison(
                 "masking", target, metric, f"{seconds:g} s {variant} {head}",
                 f"{seconds:g} s no-mask {head}", paired_ttest(a, b)))
+    def pair(kind, target, rows_a, rows_b, a_name, b_name):
+        for metric in metrics:
+            a, b = _matched(rows_a, rows_b, metric)
+            out.append(Comparison(kind, target, metric, a_name, b_name, paired_ttest(a, b)))
+
     for (seconds, variant, head, target), group in sorted(by_setting.items()):
         without = (seconds, variant[: -len(" +rest")], head, target)
         if not variant.endswith(" +rest") or without not in by_setting:
             continue
-        for metric in metrics:
-            a, b = _matched(group, by_setting[without], metric)
-            out.append(Comparison(
-                "unlabelled audio", target, metric, f"{seconds:g} s {variant} {head}",
-                f"{seconds:g} s {without[1]} {head}", paired_ttest(a, b)))
+        pair("unlabelled audio", target, group, by_setting[without],
+             f"{seconds:g} s {variant} {head}", f"{seconds:g} s {without[1]} {head}")
     fixed = ("baseline", "logreg")  # variants with one model of their own, no head to choose
     first_head = next(iter(dict.fromkeys(r["head"] for r in rows if r["variant"] not in fixed)),
                       None)
@@ -392,11 +394,8 @@ def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy"
         reference = (seconds, variant, first_head, target)
         if variant in fixed or head == first_head or reference not in by_setting:
             continue
-        for metric in metrics:
-            a, b = _matched(group, by_setting[reference], metric)
-            out.append(Comparison(
-                "heads", target, metric, f"{seconds:g} s {variant} {head}",
-                f"{seconds:g} s {variant} {first_head}", paired_ttest(a, b)))
+        pair("heads", target, group, by_setting[reference],
+             f"{seconds:g} s {variant} {head}", f"{seconds:g} s {variant} {first_head}")
     for reference_variant in fixed:  # every other setting against the two references
         for (seconds, variant, head, target), group in sorted(by_setting.items()):
             reference = [k for k in by_setting if k[0] == seconds and k[1] == reference_variant
@@ -404,11 +403,8 @@ def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy"
             if variant == reference_variant or not reference or (
                     reference_variant == "logreg" and variant in fixed):
                 continue
-            for metric in metrics:
-                a, b = _matched(group, by_setting[reference[0]], metric)
-                out.append(Comparison(
-                    f"vs {reference_variant}", target, metric, f"{seconds:g} s {variant} {head}",
-                    f"{seconds:g} s {reference_variant}", paired_ttest(a, b)))
+            pair(f"vs {reference_variant}", target, group, by_setting[reference[0]],
+                 f"{seconds:g} s {variant} {head}", f"{seconds:g} s {reference_variant}")
     return out
 
 
