@@ -14,6 +14,8 @@ module-level PTransforms of its neighbours:
 under `Split-<name>/`, payload and file format) with two differences: it writes
 gzip level 0 (`components.gzip_tfrecord`, the figure is there) and, in the same
 pipeline, the two reports into the artifact's uri.
+
+On the DirectRunner it does not package TFX for remote workers (`components.local_beam`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
-from components import gzip_tfrecord
+from components import gzip_tfrecord, local_beam
 from components.audio_example_gen import custom_config, decode, reports, splits
 from mer_tfx import console, contract
 from mer_tfx.errors import DatasetError, ParameterError
@@ -99,7 +101,7 @@ def _check_formats(exec_properties: Dict[str, Any]) -> None:
         )
 
 
-class Executor(base_example_gen_executor.BaseExampleGenExecutor):
+class Executor(local_beam.LocalBeamExecutor, base_example_gen_executor.BaseExampleGenExecutor):
     """Audio ExampleGen executor (see the module docstring)."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 (TFX API)
@@ -126,10 +128,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     def _runs_here(self) -> bool:
         """Whether Beam's workers run on this machine (the DirectRunner, the default),
         where they can advance a `console.SharedProgress` bar through its file."""
-        from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-
-        runner = PipelineOptions(self._beam_pipeline_args).view_as(StandardOptions).runner
-        return runner in (None, "DirectRunner", "direct", "BundleBasedDirectRunner")
+        return local_beam.runs_locally(self._beam_pipeline_args)
 
     def Do(  # noqa: N802 (TFX API)
         self,

@@ -22,13 +22,12 @@ import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 from tfx.components.util import examples_utils
-from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components import example_codec, gzip_tfrecord
+from components import example_codec, gzip_tfrecord, local_beam
 from mer_tfx import contract, presets
 from mer_tfx import features as mer_features
 from mer_tfx.errors import ParameterError
@@ -190,7 +189,7 @@ def transform_split(
     )
 
 
-class Executor(base_beam_executor.BaseBeamExecutor):
+class Executor(local_beam.LocalBeamExecutor):
     """Runs the log-mel transform over every split of the input Examples."""
 
     def Do(  # noqa: N802 (TFX API)
