@@ -87,11 +87,24 @@ def local_parallel_args(workers: int) -> List[str]:
     return [arg.format(workers=workers) for arg in LOCAL_PARALLEL_ARGS]
 
 
-def ingest_beam_args(user_args: Sequence[str] = (), *, workers: int | None = None) -> List[str]:
+# Below this many songs the ingest runs in one worker (Beam's in-memory mode). Worker
+# threads cost a fixed ~3 s per run (their gRPC data plane and bundles) and save about a
+# third of the per-song work on 2 cores: 34 synthetic songs took 13.3 s with two threads
+# against 10.5 s in one worker, 40 4Q clips about the same either way (9.3/11.1 s against
+# 9.4/10.4 s), 400 clips 31.4 s against 45.0 s (2-core AMD EPYC, ingest benchmark and
+# cProfile of the two components; docs/scale.md).
+THREADS_MIN_SONGS = 50
+
+
+def ingest_beam_args(
+    user_args: Sequence[str] = (), *, workers: int | None = None, songs: int | None = None
+) -> List[str]:
     """The default Beam args of the AudioExampleGen and the LogMelTransform.
 
     DirectRunner with `workers` worker threads (by default one per core
-    of this machine, `os.cpu_count()`; nothing on a one-core machine). The user's
+    of this machine, `os.cpu_count()`; nothing on a one-core machine, nor for a
+    dataset of fewer than `THREADS_MIN_SONGS` songs, where threads cost more than
+    they save). The user's
     args decide instead when they set `--runner` or `--direct_running_mode` (then
     nothing is added) or `--direct_num_workers` (then only the multi-threading mode
     is added, unless they asked for one worker).
@@ -100,6 +113,8 @@ def ingest_beam_args(user_args: Sequence[str] = (), *, workers: int | None = Non
         user_args: the pipeline's Beam args (`mer pipeline --beam-arg ...`).
         workers: worker threads; 0 = one per core where the component runs.
             Defaults to `os.cpu_count()`.
+        songs: the dataset's number of songs when known (a local dataset); with no
+            `workers` given, fewer than `THREADS_MIN_SONGS` mean one worker.
     """
     names = set(option_names(user_args))
     if names & {"runner", "direct_running_mode"}:
@@ -109,6 +124,8 @@ def ingest_beam_args(user_args: Sequence[str] = (), *, workers: int | None = Non
 
         chosen = PipelineOptions(list(user_args)).view_as(DirectOptions).direct_num_workers
         return local_parallel_args(chosen)[:1]  # the mode; their worker count stays
+    if workers is None and songs is not None and songs < THREADS_MIN_SONGS:
+        workers = 1
     return local_parallel_args(workers if workers is not None else os.cpu_count() or 1)
 
 

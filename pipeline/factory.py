@@ -110,6 +110,20 @@ def make_eval_config(
     )
 
 
+def _local_song_count(data_root: Union[str, Path]) -> int | None:
+    """How many songs a dataset on this machine lists; None for a remote or unreadable one
+    (the ExampleGen then reads it, and reports what is wrong with it)."""
+    from mer_tfx.datasets import read_dataset
+    from mer_tfx.errors import MerTfxError
+
+    if "://" in str(data_root) or not Path(data_root).exists():
+        return None
+    try:
+        return len(read_dataset(data_root).records)
+    except (MerTfxError, OSError):
+        return None
+
+
 def create_pipeline(
     *,
     pipeline_name: str = configs.PIPELINE_NAME,
@@ -158,7 +172,8 @@ def create_pipeline(
         beam_pipeline_args: Beam options of ExampleGen, the transform and the Evaluator,
             e.g. ["--runner=FlinkRunner", ...] (`pipeline.beam_args`, docs/scale.md).
             Unless they set the runner or the DirectRunner's mode or workers, the
-            ExampleGen and the transform run on one worker thread per core.
+            ExampleGen and the transform run on one worker thread per core (in one
+            worker for a local dataset of fewer than `beam_args.THREADS_MIN_SONGS` songs).
         ingest_workers: those worker threads: None = this machine's cores
             (`os.cpu_count()`), 0 = the cores of the machine that runs them, 1 = one
             (Beam's default in-memory mode).
@@ -194,7 +209,9 @@ def create_pipeline(
     )
     transform = LogMelTransform(examples=example_gen.outputs["examples"], preset=preset)
     # Ingest runs on all cores by default; the user's runner/mode/worker args replace that.
-    ingest_args = beam_args.ingest_beam_args(beam_pipeline_args or [], workers=ingest_workers)
+    ingest_args = beam_args.ingest_beam_args(
+        beam_pipeline_args or [], workers=ingest_workers, songs=_local_song_count(data_root)
+    )
     if ingest_args:
         example_gen.with_beam_pipeline_args(ingest_args)
         transform.with_beam_pipeline_args(ingest_args)

@@ -36,9 +36,9 @@ INGEST = ("AudioExampleGen", "LogMelTransform")
 def _pipeline(tmp_path, **kwargs):
     from pipeline.factory import create_pipeline
 
+    kwargs.setdefault("data_root", tmp_path / "data")
     return create_pipeline(
         pipeline_root=tmp_path / "root",
-        data_root=tmp_path / "data",
         serving_model_dir=tmp_path / "serving" / "mer",
         metadata_path=tmp_path / "m.sqlite",
         **kwargs,
@@ -98,6 +98,22 @@ def test_other_user_args_keep_the_default_and_come_first(tmp_path, monkeypatch):
         "--direct_running_mode=multi_threading",
         "--direct_num_workers=2",
     ]
+
+
+def test_a_small_local_dataset_ingests_in_one_worker(tmp_path, monkeypatch):
+    monkeypatch.setattr(beam_args.os, "cpu_count", lambda: 4)
+    for songs, expected in ((beam_args.THREADS_MIN_SONGS - 1, []),
+                            (beam_args.THREADS_MIN_SONGS, ["--direct_num_workers=4"])):
+        data = tmp_path / f"4q-{songs}"
+        for index in range(songs):  # the 4Q layout; read_dataset decodes nothing
+            path = data / f"Q{index % 4 + 1}" / f"MT{index:04d}.mp3"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+        args = _component_beam_args(_pipeline(tmp_path, data_root=data))
+        assert [args[name][1:] for name in INGEST] == [expected, expected], songs
+    # What the user asks for still wins over the dataset's size.
+    args = _component_beam_args(_pipeline(tmp_path, data_root=data, ingest_workers=2))
+    assert args["AudioExampleGen"][-1] == "--direct_num_workers=2"
 
 
 def test_local_parallel_args_checks_the_worker_count():
