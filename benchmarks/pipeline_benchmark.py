@@ -35,6 +35,7 @@ def main() -> int:
                         metavar="ARG", help="a Beam pipeline argument (repeatable)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `mer pipeline` runs (mer_tfx/cli.py)
 
     import warnings
 

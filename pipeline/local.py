@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import os
 
-from absl import logging as absl_logging
-from tfx import v1 as tfx
+# As `mer` does (mer_tfx/cli.py): TensorFlow's oneDNN kernels, which it leaves off on CPUs
+# without AVX-512, train the models 2-4x faster there. Set before TensorFlow is imported;
+# an explicit setting wins.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from pipeline import configs
-from pipeline.factory import create_pipeline
-from pipeline.layout import Layout, prepare_data
+from absl import logging as absl_logging  # noqa: E402 (after the setting above)
+from tfx import v1 as tfx  # noqa: E402
+
+from pipeline import configs  # noqa: E402
+from pipeline.factory import create_pipeline  # noqa: E402
+from pipeline.layout import Layout, prepare_data  # noqa: E402
 
 
 def main() -> None:
