@@ -9,7 +9,7 @@ DirectRunner runs its workers here, from this environment, and never installs th
 package. The pipeline gives the ExampleGen and the LogMelTransform local parallel
 args by default (`pipeline.beam_args`), so each of the two paid for it on every
 run: 3.9 s of a 7.9 s component on 4 clips (cProfile of
-`benchmarks/ingest_benchmark.py`'s pipeline, 2-core Xeon), the whole of the
+`benchmarks/ingest_benchmark.py`'s pipeline, 2-core AMD EPYC), the whole of the
 slowdown that issue #10's item 7 measured against the tree before the parallel
 default.
 

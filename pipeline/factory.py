@@ -209,8 +209,10 @@ def create_pipeline(
     )
     transform = LogMelTransform(examples=example_gen.outputs["examples"], preset=preset)
     # Ingest runs on all cores by default; the user's runner/mode/worker args replace that.
+    # The dataset's size only matters when the worker count is left to the default.
+    songs = _local_song_count(data_root) if ingest_workers is None else None
     ingest_args = beam_args.ingest_beam_args(
-        beam_pipeline_args or [], workers=ingest_workers, songs=_local_song_count(data_root)
+        beam_pipeline_args or [], workers=ingest_workers, songs=songs
     )
     if ingest_args:
         example_gen.with_beam_pipeline_args(ingest_args)
