@@ -33,7 +33,7 @@ Wheels it needs on the GPU machine (Python 3.12, manylinux x86_64; its image
 already has jax, numpy, scipy, scikit-learn, h5py, rich, ml-dtypes, absl-py,
 packaging): keras==3.12.4, namex, optree (Keras's dependencies missing there),
 soundfile, cffi, pycparser (soundfile bundles libsndfile, which decodes Opus).
-librosa is not needed there: the filterbank travels in the .npz. Keras 3.12.4 is
+librosa is not needed there (`mer_tfx.features` builds the filterbank in NumPy). Keras 3.12.4 is
 the version pinned here; it has not been tried with that image's jax 0.11: if it
 does not import there, carry the newest keras wheel instead.
 """
@@ -111,8 +111,6 @@ def pack(path: Path, *, clips, quadrants, names, features, reference=None) -> in
         "offsets": offsets,
         "quadrants": np.array(quadrants),
         "names": np.array(names),
-        "mel_filterbank": feature_maths.mel_filterbank(
-            sample_rate=features.sample_rate, n_fft=features.n_fft, n_mels=features.n_mels),
     }
     if reference is not None:
         arrays["reference_log_mel"] = reference
@@ -214,9 +212,6 @@ def log_mels(data, features, *, batch: int):
     """Decodes every clip and computes [clips, segments, frames, mels] with the plugin's layers."""
     import jax
 
-    feature_maths.set_mel_filterbank(
-        data["mel_filterbank"], sample_rate=features.sample_rate, n_fft=features.n_fft,
-        n_mels=features.n_mels)
     blob, offsets = data["opus"].tobytes(), data["offsets"]
     start = time.perf_counter()
     with ThreadPoolExecutor(os.cpu_count()) as pool:  # libsndfile and scipy release the GIL

@@ -14,7 +14,7 @@ The log-mel spectrogram reproduces what the paper computed with librosa:
 ``np.log10(librosa.feature.melspectrogram(y, sr, n_fft, hop_length, n_mels) + 1).T``
 i.e. a centred STFT (zero padding of n_fft // 2 at both ends, librosa >= 0.10),
 a periodic Hann window, the power spectrum, librosa's Slaney mel filterbank
-(taken from `librosa.filters.mel` as a constant matrix) and log10(S + 1).
+(`mel_filterbank`, equal to `librosa.filters.mel`, as a constant matrix) and log10(S + 1).
 """
 
 from __future__ import annotations
@@ -51,10 +51,17 @@ def _check_filterbank_args(sample_rate, n_fft, n_mels) -> Tuple[int, int, int]:
 def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int = 128) -> np.ndarray:
     """librosa's Slaney-normalised mel filterbank, transposed for right-multiplication.
 
-    ``librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).T`` (fmin 0,
-    fmax sample_rate / 2, htk=False, norm="slaney"), computed once per setting
-    and process. A machine without librosa (the JAX GPU run) hands the matrix
-    in once with `set_mel_filterbank`.
+    Equal, value for value, to ``librosa.filters.mel(sr=sample_rate, n_fft=n_fft,
+    n_mels=n_mels).T`` (fmin 0, fmax sample_rate / 2, htk=False, norm="slaney",
+    float32; `features_test` asserts it for every preset's setting), computed
+    once per setting and process.
+
+    Kept in NumPy rather than calling librosa: `import librosa.filters` (which
+    imports numba and scipy.signal) cost 0.45 s of a 3.8 s LogMelTransform in
+    a cProfile of its executor on the synthetic default's 34 songs, and made the
+    pipeline benchmark's LogMelTransform 12 % slower than this NumPy version
+    (2-core AMD EPYC; docs/architecture.md). It also keeps librosa off machines
+    that only run the layers (the JAX GPU script).
 
     Returns:
         float32 [n_fft // 2 + 1, n_mels] (a read-only array: it is shared).
@@ -62,35 +69,48 @@ def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int = 128) -> np.nda
     key = _check_filterbank_args(sample_rate, n_fft, n_mels)
     weights = _FILTERBANKS.get(key)
     if weights is None:
-        import librosa
-
-        weights = librosa.filters.mel(sr=key[0], n_fft=key[1], n_mels=key[2]).T
-        weights = np.ascontiguousarray(weights, dtype=np.float32)
+        weights = np.ascontiguousarray(_slaney_mel(*key).T)
         weights.setflags(write=False)
         _FILTERBANKS[key] = weights
     return weights
 
 
-def set_mel_filterbank(
-    weights: np.ndarray, *, sample_rate: int, n_fft: int, n_mels: int = 128
-) -> None:
-    """Makes `mel_filterbank(...)` return `weights` for this setting, without librosa.
+# Slaney's mel scale as librosa (>= 0.10) computes it: linear below 1 kHz, then
+# logarithmic with 27 steps per factor 6.4.
+_MEL_SP = 200.0 / 3
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _MEL_SP
+_LOGSTEP = np.log(6.4) / 27.0
 
-    For a process that cannot import librosa: the matrix is computed where
-    librosa is (`mel_filterbank`) and shipped with the data.
 
-    Args:
-        weights: [n_fft // 2 + 1, n_mels] as `mel_filterbank` returns it.
-    """
-    key = _check_filterbank_args(sample_rate, n_fft, n_mels)
-    weights = np.array(weights, dtype=np.float32)
-    if weights.shape != (key[1] // 2 + 1, key[2]):
-        raise ParameterError(
-            f"weights must have shape {(key[1] // 2 + 1, key[2])} for n_fft={key[1]}, "
-            f"n_mels={key[2]}. Received: weights.shape={weights.shape}"
-        )
-    weights.setflags(write=False)
-    _FILTERBANKS[key] = weights
+def _hz_to_mel(hz: float) -> float:
+    if hz >= _MIN_LOG_HZ:
+        return _MIN_LOG_MEL + np.log(hz / _MIN_LOG_HZ) / _LOGSTEP
+    return hz / _MEL_SP
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    hz = _MEL_SP * mels
+    log_part = mels >= _MIN_LOG_MEL
+    hz[log_part] = _MIN_LOG_HZ * np.exp(_LOGSTEP * (mels[log_part] - _MIN_LOG_MEL))
+    return hz
+
+
+def _slaney_mel(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """float32 [n_mels, n_fft // 2 + 1], in librosa.filters.mel's order of operations."""
+    fft_freqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sample_rate)
+    mel_f = _mel_to_hz(
+        np.linspace(_hz_to_mel(0.0), _hz_to_mel(float(sample_rate) / 2), n_mels + 2)
+    )
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fft_freqs)
+    weights = np.zeros((n_mels, n_fft // 2 + 1), dtype=np.float32)
+    for i in range(n_mels):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
+    return weights
 
 
 def log_mel_spectrogram(

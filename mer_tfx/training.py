@@ -528,7 +528,7 @@ def unlabeled_log_mels(
 
 
 # One traced call per encoder (keyed weakly: a fold's encoder is dropped with its fold).
-_ENCODER_FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_ENCODER_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _encoder_function(encoder: keras.Model, frames: int, mels: int):

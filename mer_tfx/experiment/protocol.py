@@ -49,7 +49,14 @@ from mer_tfx.errors import DatasetError, ParameterError
 from mer_tfx.experiment import jobs, run_info, songs
 from mer_tfx.experiment import report as report_lib
 from mer_tfx.experiment.fold_runner import (
-    HEADS, SINGLE_HEAD, TARGETS, VARIANTS, FoldRunner, label_variant, parse_head)
+    HEADS,
+    SINGLE_HEAD,
+    TARGETS,
+    VARIANTS,
+    FoldRunner,
+    label_variant,
+    parse_head,
+)
 from mer_tfx.experiment.folds import FoldSplit, make_folds, stratification_labels
 from mer_tfx.experiment.timing import estimate_seconds, sum_fold_seconds
 
