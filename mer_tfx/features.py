@@ -57,12 +57,12 @@ def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int = 128) -> np.nda
     once per setting and process.
 
     Kept in NumPy rather than calling librosa: `import librosa.filters` (which
-    imports numba and scipy.signal) cost 0.45 s of a 3.8 s LogMelTransform in
-    a cProfile of its executor on the synthetic default's 34 songs, and made the
-    pipeline benchmark's LogMelTransform 12 % slower than this NumPy version
-    (2-core AMD EPYC; docs/architecture.md); `benchmarks/filterbank_benchmark.py`:
-    823 ms for librosa's, its import included, against 3 ms for this one. It also keeps librosa off machines
-    that only run the layers (the JAX GPU script).
+    imports numba and scipy.signal) cost 0.45 s of a 3.8 s LogMelTransform in a
+    cProfile of its executor on the synthetic default's 34 songs and made the
+    pipeline benchmark's LogMelTransform 12 % slower (2-core AMD EPYC;
+    docs/architecture.md); `benchmarks/filterbank_benchmark.py`: 823 ms for
+    librosa's, its import included, against 3 ms for this one. It also keeps
+    librosa off machines that only run the layers (the JAX GPU script).
 
     Returns:
         float32 [n_fft // 2 + 1, n_mels] (a read-only array: it is shared).
