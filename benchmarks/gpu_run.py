@@ -102,7 +102,7 @@ def decode_clip(data: bytes, sample_rate: int) -> np.ndarray:
     return resample_poly(waveform, sample_rate // gcd, rate // gcd).astype(np.float32)
 
 
-def pack(path: Path, *, clips, quadrants, names, features, reference=None) -> int:
+def pack(path: Path, *, clips, quadrants, names, reference=None) -> int:
     """Writes the .npz the GPU run reads; returns its size in bytes."""
     blob = b"".join(clips)
     offsets = np.cumsum([0] + [len(c) for c in clips]).astype(np.int64)
@@ -177,7 +177,7 @@ def prepare(out: Path, *, data_dir: Path, max_mib: float) -> None:
     decoded = decode_clip(clips[0], features.sample_rate)
     reference = librosa_log_mel(decoded, features)
     codec_error = np.abs(librosa_log_mel(original, features) - reference)
-    written = pack(out, clips=clips, quadrants=quadrants, names=names, features=features,
+    written = pack(out, clips=clips, quadrants=quadrants, names=names,
                    reference=reference)
     say(f"prepare: {len(clips)} clips, Opus {OPUS_RATE} Hz level {OPUS_LEVEL}: "
         f"{size / 2**20:.1f} MiB of audio ({size * 8 / len(clips) / features.clip_seconds / 1000:.0f}"
@@ -201,7 +201,7 @@ def synthetic_npz(path: Path, *, clips_per_quadrant: int, seconds: float) -> Non
             quadrants.append(quadrant)
             names.append(f"{quadrant}_{k}")
     reference = librosa_log_mel(decode_clip(clips[0], features.sample_rate), features)
-    pack(path, clips=clips, quadrants=quadrants, names=names, features=features,
+    pack(path, clips=clips, quadrants=quadrants, names=names,
          reference=reference)
 
 
