@@ -19,6 +19,7 @@ a periodic Hann window, the power spectrum, librosa's Slaney mel filterbank
 
 from __future__ import annotations
 
+import warnings
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -111,6 +112,14 @@ def _slaney_mel(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
         upper = ramps[i + 2] / fdiff[i + 1]
         weights[i] = np.maximum(0, np.minimum(lower, upper))
     weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
+    if not np.all((mel_f[:-2] == 0) | (weights.max(axis=1) > 0)):
+        warnings.warn(
+            f"Empty mel filters: with n_fft={n_fft} at {sample_rate} Hz some of the "
+            f"n_mels={n_mels} bands fall between FFT bins and will always be 0. "
+            "Use a larger n_fft or fewer mels.",
+            UserWarning,
+            stacklevel=3,
+        )
     return weights
 
 

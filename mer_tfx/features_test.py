@@ -36,6 +36,15 @@ def test_mel_filterbank_equals_librosa_for_other_settings(sample_rate, n_fft, n_
     )
 
 
+def test_mel_filterbank_warns_of_empty_bands_as_librosa_does():
+    with pytest.warns(UserWarning, match="Empty filters"):
+        theirs = librosa.filters.mel(sr=16000, n_fft=64, n_mels=40).T
+    with pytest.warns(UserWarning, match=r"Empty mel filters: with n_fft=64 at 16000 Hz"):
+        ours = features.mel_filterbank(sample_rate=16000, n_fft=64, n_mels=40)
+
+    np.testing.assert_array_equal(ours, theirs)
+
+
 def test_mel_filterbank_rejects_bad_values():
     with pytest.raises(ParameterError, match="n_fft=0"):
         features.mel_filterbank(sample_rate=22050, n_fft=0)
