@@ -42,13 +42,6 @@ def _check_positive_int(name: str, value) -> None:
         raise ParameterError(f"{name} must be a positive integer. Received: {name}={value!r}")
 
 
-def _check_filterbank_args(sample_rate, n_fft, n_mels) -> Tuple[int, int, int]:
-    _check_positive_int("sample_rate", sample_rate)
-    _check_positive_int("n_fft", n_fft)
-    _check_positive_int("n_mels", n_mels)
-    return int(sample_rate), int(n_fft), int(n_mels)
-
-
 def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int = 128) -> np.ndarray:
     """librosa's Slaney-normalised mel filterbank, transposed for right-multiplication.
 
@@ -68,7 +61,10 @@ def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int = 128) -> np.nda
     Returns:
         float32 [n_fft // 2 + 1, n_mels] (a read-only array: it is shared).
     """
-    key = _check_filterbank_args(sample_rate, n_fft, n_mels)
+    _check_positive_int("sample_rate", sample_rate)
+    _check_positive_int("n_fft", n_fft)
+    _check_positive_int("n_mels", n_mels)
+    key = (int(sample_rate), int(n_fft), int(n_mels))
     weights = _FILTERBANKS.get(key)
     if weights is None:
         weights = np.ascontiguousarray(_slaney_mel(*key).T)
