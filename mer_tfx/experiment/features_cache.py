@@ -53,6 +53,12 @@ class FeatureCache:
     loaded: bool = False
 
 
+def cache_name(preset) -> str:
+    """Features do not depend on the model size, so "-small" presets share the cache."""
+    name = preset.name
+    return name[: -len("-small")] if name.endswith("-small") else name
+
+
 def _file_signature(path: str) -> str:
     try:
         stat = os.stat(path)

@@ -92,3 +92,10 @@ def test_rejects_bad_arguments(tmp_path):
     with pytest.raises(features_cache.ParameterError, match="s0"):
         features_cache.build_feature_caches([("s0", "a"), ("s0", "b")], features={"t": FEATURES},
                                             cache_dir=tmp_path)
+
+
+def test_small_presets_share_the_paper_presets_cache():
+    small, paper = presets.resolve("4q-5s-small"), presets.resolve("4q-5s")
+    assert small.features == paper.features
+    assert features_cache.cache_name(small) == features_cache.cache_name(paper) == "4q-5s"
+    assert features_cache.cache_name(presets.resolve("4q-3s")) == "4q-3s"

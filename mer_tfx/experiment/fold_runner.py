@@ -16,6 +16,7 @@ import numpy as np
 from mer_tfx import contract
 from mer_tfx.errors import ParameterError
 from mer_tfx.experiment import report as report_lib
+from mer_tfx.experiment.features_cache import cache_name
 from mer_tfx.experiment.folds import FoldSplit, fold_seed
 
 VARIANTS = ("mask-mean", "mask-zero", "no-mask", "baseline", "logreg")
@@ -132,7 +133,7 @@ class FoldRunner:
         seed: the base seed (`folds.fold_seed` derives each fold's).
         val_fraction: share of a fold's training songs held out for early stopping.
         max_ae_epochs, max_head_epochs: caps on the epochs (None: the preset's).
-        unlabeled_paths: cache name (`jobs.cache_name`) -> `.npy` of log-mels
+        unlabeled_paths: cache name (`features_cache.cache_name`) -> `.npy` of log-mels
             `[clips, segments, frames, mels]` that every two-stage stage 1 also trains
             on (`--unlabeled-data`), or None.
         mixed_precision: mixed_float16 where a GPU is visible.
@@ -159,8 +160,6 @@ class FoldRunner:
 
     def _extra_audio(self, preset) -> Optional[np.ndarray]:
         """The `--unlabeled-data` log-mels of `preset`'s features, or None."""
-        from mer_tfx.experiment.jobs import cache_name
-
         name = cache_name(preset)
         if name not in self.unlabeled_paths:
             return None

@@ -12,13 +12,8 @@ from typing import Dict
 
 import numpy as np
 
+from mer_tfx.experiment.features_cache import cache_name
 from mer_tfx.experiment.fold_runner import FoldRunner
-
-
-def cache_name(preset) -> str:
-    """Features do not depend on the model size, so "-small" presets share the cache."""
-    name = preset.name
-    return name[: -len("-small")] if name.endswith("-small") else name
 
 
 def free_models() -> None:

@@ -46,7 +46,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from mer_tfx.errors import DatasetError, ParameterError
-from mer_tfx.experiment import jobs, run_info, songs
+from mer_tfx.experiment import features_cache, jobs, run_info, songs
 from mer_tfx.experiment import report as report_lib
 from mer_tfx.experiment.fold_runner import (
     HEADS,
@@ -121,7 +121,6 @@ class _Songs:
 def _read_songs(data_root, *, layout, durations, small, limit_songs, seed, cache_dir,
                 cache_dtype, progress) -> _Songs:
     from mer_tfx.datasets import read_dataset
-    from mer_tfx.experiment.features_cache import build_feature_caches
 
     index = read_dataset(data_root, layout=layout)
     if not index.records:
@@ -130,11 +129,11 @@ def _read_songs(data_root, *, layout, durations, small, limit_songs, seed, cache
     records = songs.limit_songs(index.records, limit_songs, seed=seed)
     labels_by_id = {r.song_id: {"valence": int(r.valence_high), "arousal": int(r.arousal_high)}
                     for r in records}
-    caches = build_feature_caches(
+    caches = features_cache.build_feature_caches(
         [(r.song_id, r.path) for r in records],
-        features={jobs.cache_name(p): p.features for p in chosen},
+        features={features_cache.cache_name(p): p.features for p in chosen},
         cache_dir=cache_dir, dtype=cache_dtype, progress=progress)
-    first = caches[jobs.cache_name(chosen[0])]
+    first = caches[features_cache.cache_name(chosen[0])]
     skipped = [(str(getattr(s, "name", s)), str(getattr(s, "reason", "")))
                for s in index.skipped] + [tuple(s) for s in first.skipped]
     labels = {t: np.array([labels_by_id[s][t] for s in first.song_ids], np.int64)
@@ -206,7 +205,7 @@ def _unlabeled_caches(folder, *, presets, cache_dir: Path):
     digest = hashlib.sha256("\n".join([str(folder), *listing]).encode()).hexdigest()[:12]
     paths, record = {}, {"folder": str(folder), "clips": {}, "skipped": []}
     for preset in presets:
-        name = jobs.cache_name(preset)
+        name = features_cache.cache_name(preset)
         if name in paths:
             continue
         path = Path(cache_dir) / f"unlabeled-{name}-{digest}.npy"
