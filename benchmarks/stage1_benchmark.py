@@ -8,7 +8,11 @@ Prints, for each preset asked (the small preset and the paper-size model by defa
   as a fraction of this machine's dense float32 matmul rate, measured in the same run;
 - the same for the reference: the stage-1 path of commit f949de2 (batch 32, 384
   freshly drawn segments per epoch out of a shuffle buffer of all of them, the masks
-  in the tf.data pipeline, a fixed validation subset of 96), rebuilt below;
+  in the tf.data pipeline, a fixed validation subset of 96, and its model: stock
+  UpSampling2D + Conv2D layers in the decoder, the activity penalty as Square + Sum),
+  rebuilt below;
+- today's path with f949de2's model ("today, f949de2's layers"): what the decoder's
+  `UpSamplingConv2D` layers and the one-pass activity penalty gain on their own;
 - optional variants, each one change to today's path: `--batch-sizes`, `--bfloat16`
   (the `mixed_bfloat16` policy: bfloat16 convolutions where the CPU has AVX512_BF16),
   `--jit` (XLA).
@@ -17,6 +21,7 @@ Prints, for each preset asked (the small preset and the paper-size model by defa
     .venv/bin/python benchmarks/stage1_benchmark.py --presets small --batch-sizes 64 128 \
         --bfloat16 --jit
     .venv/bin/python benchmarks/stage1_benchmark.py --intra-threads 1   # thread settings
+    .venv/bin/python benchmarks/stage1_benchmark.py --presets small --repeats 3  # interleaved
 
 Random log-mel data of the preset's shape; every figure is the median over the
 epochs after the first (the first includes tracing). Thread settings must be made
@@ -114,6 +119,66 @@ def reference_dataset(segments, *, preset, seed: int):
     return dataset.map(mask).prefetch(tf.data.AUTOTUNE)
 
 
+def reference_autoencoder(preset):
+    """f949de2's `ConvAutoencoder` of `preset`: the same weights as today's, built from
+    stock layers (UpSampling2D then Conv2D in the decoder) with its activity penalty,
+    `l2 * sum(square(x)) / batch` through Square and Sum and their automatic gradients."""
+    import keras
+    from keras import ops
+
+    class SquareSumL2(keras.regularizers.Regularizer):
+        def __init__(self, l2):
+            self.l2 = l2
+
+        def __call__(self, x):
+            batch = ops.cast(ops.shape(x)[0], "float32")
+            return self.l2 * ops.sum(ops.square(ops.cast(x, "float32"))) / ops.maximum(batch, 1.0)
+
+    filters = preset.model.encoder_filters
+    l2 = preset.model.activity_l2
+    conv = lambda f, name, **kw: keras.layers.Conv2D(  # noqa: E731
+        f, 3, padding="same", activation="relu", name=name, **kw)
+    inputs = keras.Input((*preset.features.spectrogram_shape, 1))
+    x = inputs
+    for i, f in enumerate(filters, start=1):
+        x = conv(f, f"encoder_conv_{i}",
+                 activity_regularizer=SquareSumL2(l2) if i == 1 and l2 > 0 else None)(x)
+        x = keras.layers.MaxPooling2D(2, name=f"encoder_pool_{i}")(x)
+    x = conv(filters[2], "decoder_conv_1")(x)
+    for i, f in enumerate((filters[1], filters[0]), start=1):
+        x = keras.layers.UpSampling2D(2, name=f"decoder_upsample_{i}")(x)
+        x = conv(f, f"decoder_conv_{i + 1}")(x)
+    x = keras.layers.UpSampling2D(2, name="decoder_upsample_3")(x)
+    x = conv(1, "reconstruction", dtype="float32")(x)
+    return keras.Model(inputs, x, name="reference_autoencoder")
+
+
+@contextlib.contextmanager
+def _reference_layers():
+    """Makes `training.pretrain_autoencoder` build f949de2's model."""
+    from mer_tfx import training
+
+    original = training.ConvAutoencoder
+
+    class Reference:
+        @staticmethod
+        def from_preset(preset):
+            return reference_autoencoder(preset)
+
+    training.ConvAutoencoder = Reference
+    try:
+        yield
+    finally:
+        training.ConvAutoencoder = original
+
+
+def _with_reference_layers(function):
+    def run(*args, **kwargs):
+        with _reference_layers():
+            return function(*args, **kwargs)
+    return run
+
+
 def reference_stage1(train, val, *, preset, epochs: int, seed: int = 0):
     """f949de2's `pretrain_autoencoder` for a `-small` preset: 384 segments an epoch,
     batch 32, validation on a fixed subset of 96. Returns (segments/s wall, per CPU-s)."""
@@ -121,10 +186,8 @@ def reference_stage1(train, val, *, preset, epochs: int, seed: int = 0):
     import numpy as np
     import tensorflow as tf
 
-    from mer_tfx.models import ConvAutoencoder
-
     keras.utils.set_random_seed(seed)
-    model = ConvAutoencoder.from_preset(preset)
+    model = reference_autoencoder(preset)
     model.compile(optimizer=keras.optimizers.Adam(preset.training.ae_learning_rate),
                   loss=keras.losses.Huber(delta=1.0))
     keep = np.random.default_rng(seed).permutation(len(val))[: REFERENCE_SEGMENTS_PER_EPOCH // 4]
@@ -211,6 +274,9 @@ def main() -> None:
                         help="also time today's path under the mixed_bfloat16 policy")
     parser.add_argument("--jit", action="store_true", help="also time it with XLA")
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run every path this many times, interleaved, and summarise "
+                             "the medians (a busy machine's figures move between runs)")
     parser.add_argument("--intra-threads", type=int, default=0)
     parser.add_argument("--inter-threads", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the rows to this file")
@@ -232,7 +298,7 @@ def main() -> None:
     print(f"CPUs: {os.cpu_count()}, AVX512_BF16: {'avx512_bf16' in flags}, threads intra/inter: "
           f"{args.intra_threads or 'default'}/{args.inter_threads or 'default'}; dense float32 "
           f"matmul (2048^2) now: {peak:.1f} GFLOP/s (measured again after every run)\n")
-    print(f"{'preset':<10} {'path':<28} {'segments/s':>10} {'per CPU-s':>10} {'GFLOP/s':>8} "
+    print(f"{'preset':<10} {'path':<30} {'segments/s':>10} {'per CPU-s':>10} {'GFLOP/s':>8} "
           f"{'matmul':>8} {'of matmul':>9}")
     rows = []
     for name in args.presets:
@@ -247,6 +313,8 @@ def main() -> None:
         if small and not args.no_reference:  # f949de2's paper presets: today's path
             runs.append(("reference (f949de2)", reference_stage1, preset))
         runs.append(("today", today_stage1, preset))
+        if not args.no_reference:
+            runs.append(("today, f949de2's layers", _with_reference_layers(today_stage1), preset))
         for batch in args.batch_sizes:
             runs.append((f"today, batch {batch}", today_stage1,
                          preset.replace(ae_batch_size=batch)))
@@ -254,18 +322,40 @@ def main() -> None:
             runs.append(("today, mixed_bfloat16", _bfloat16(today_stage1), preset))
         if args.jit:
             runs.append(("today, jit_compile", _with_xla(today_stage1), preset))
-        for label, function, run_preset in runs:
+        for repeat, (label, function, run_preset) in (
+                (r, run) for r in range(args.repeats) for run in runs):
             (wall, cpu), model = function(train, val, preset=run_preset, epochs=args.epochs)
             gflops = wall * training_flops_per_segment(model) / 1e9
             peak = matmul_gflops()  # right after the run: the load on a shared machine varies
-            row = {"preset": name, "path": label, "segments_per_s": wall,
+            row = {"preset": name, "path": label, "repeat": repeat, "segments_per_s": wall,
                    "segments_per_cpu_s": cpu, "gflops": gflops, "of_matmul": gflops / peak,
                    "matmul_gflops": peak}
             rows.append(row)
-            print(f"{name:<10} {label:<28} {wall:>10.1f} {cpu:>10.1f} {gflops:>8.2f} "
+            print(f"{name:<10} {label:<30} {wall:>10.1f} {cpu:>10.1f} {gflops:>8.2f} "
                   f"{peak:>8.1f} {gflops / peak:>9.1%}", flush=True)
+    summarise(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+def summarise(rows) -> None:
+    """Median segments per second (wall, per CPU-second) of each path, and its ratio to the
+    reference of the same preset."""
+    print(f"\nmedians over {max(r['repeat'] for r in rows) + 1} run(s) of each path:")
+    print(f"{'preset':<10} {'path':<30} {'segments/s':>10} {'per CPU-s':>10} "
+          f"{'x reference':>11} {'x ref. CPU':>10}")
+    for preset in dict.fromkeys(r["preset"] for r in rows):
+        paths = dict.fromkeys(r["path"] for r in rows if r["preset"] == preset)
+        medians = {
+            path: [statistics.median(r[key] for r in rows if (r["preset"], r["path"]) == (preset, path))
+                   for key in ("segments_per_s", "segments_per_cpu_s")]
+            for path in paths
+        }
+        reference = medians.get("reference (f949de2)")
+        for path, (wall, cpu) in medians.items():
+            ratios = (f"{wall / reference[0]:>10.2f}x {cpu / reference[1]:>9.2f}x"
+                      if reference else f"{'-':>11} {'-':>10}")
+            print(f"{preset:<10} {path:<30} {wall:>10.1f} {cpu:>10.1f} {ratios}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,27 @@ from keras import ops
 
 from mer_tfx import presets as presets_lib
 from mer_tfx.errors import ParameterError
+from mer_tfx.models.upsampling_conv import UpSamplingConv2D
 
 NUM_POOLS = 3
+
+
+@ops.custom_gradient
+def _sum_of_squares(x):
+    """`sum(square(x))` with its gradient, `2 * x * upstream`, written out.
+
+    The automatic gradient broadcasts the upstream scalar to x's shape (a Tile as
+    large as the first convolution's full-size output) and multiplies twice; this
+    is one pass. (TensorFlow's fused `tf.nn.l2_loss` would also shorten the forward
+    sum, by ~5 % of a step per CPU-second, but this module stays backend-neutral.)
+    """
+    total = ops.sum(ops.square(x))
+
+    def grad(*args, upstream=None):
+        upstream = args[0] if upstream is None else upstream
+        return x * (2.0 * upstream)
+
+    return total, grad
 
 
 @keras.saving.register_keras_serializable(package="mer_tfx")
@@ -32,7 +51,7 @@ class ActivityL2(keras.regularizers.Regularizer):
 
     def __call__(self, x):
         batch = ops.cast(ops.shape(x)[0], "float32")
-        penalty = ops.sum(ops.square(ops.cast(x, "float32")))
+        penalty = _sum_of_squares(ops.cast(x, "float32"))
         return self.l2 * penalty / ops.maximum(batch, 1.0)
 
     def get_config(self) -> dict:
@@ -113,7 +132,9 @@ class ConvAutoencoder(keras.Model):
     convolution's output carries an L2 activity penalty. Decoder: Conv2D with
     `encoder_filters[2]` filters, then (UpSampling2D 2x2, Conv2D) with
     `encoder_filters[1]`, `encoder_filters[0]` filters, then UpSampling2D and a
-    one-filter Conv2D back to the input's shape. Every convolution uses ReLU, as
+    one-filter Conv2D back to the input's shape. Each (UpSampling2D, Conv2D) pair is
+    one `UpSamplingConv2D` layer, named after its convolution: the same function and
+    weights, computed without building the upsampled tensor. Every convolution uses ReLU, as
     the paper states; the targets log10(S + 1) are non-negative. The
     reconstruction is float32 even under a mixed-precision policy. Train it with
     `keras.losses.Huber(delta=1.0)` on masked inputs and clean targets
@@ -166,18 +187,14 @@ class ConvAutoencoder(keras.Model):
                 filters[2], 3, padding="same", activation="relu", name="decoder_conv_1"
             )
         ]
+        # Each 2x upsampling and the convolution after it run as one UpSamplingConv2D:
+        # the same function and weights, computed without building the upsampled tensor.
         for i, f in enumerate((filters[1], filters[0]), start=1):
-            decoder_stack.append(keras.layers.UpSampling2D(2, name=f"decoder_upsample_{i}"))
             decoder_stack.append(
-                keras.layers.Conv2D(
-                    f, 3, padding="same", activation="relu", name=f"decoder_conv_{i + 1}"
-                )
+                UpSamplingConv2D(f, 3, activation="relu", name=f"decoder_conv_{i + 1}")
             )
-        decoder_stack.append(keras.layers.UpSampling2D(2, name="decoder_upsample_3"))
         decoder_stack.append(
-            keras.layers.Conv2D(
-                1, 3, padding="same", activation="relu", dtype="float32", name="reconstruction"
-            )
+            UpSamplingConv2D(1, 3, activation="relu", dtype="float32", name="reconstruction")
         )
 
         # === Functional Model ===

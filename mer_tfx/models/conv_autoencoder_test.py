@@ -4,6 +4,7 @@ import pytest
 
 from mer_tfx.errors import ParameterError
 from mer_tfx.models.conv_autoencoder import ActivityL2, ConvAutoencoder
+from mer_tfx.models.upsampling_conv import UpSamplingConv2D
 
 SMALL = {"encoder_filters": (16, 8, 8)}
 
@@ -29,7 +30,12 @@ def test_paper_config_has_table_2_shapes():
     ae = ConvAutoencoder()
     assert ae.input_shape == (None, 216, 128, 1)
     rows = [(layer.name, tuple(layer.output.shape[1:])) for layer in ae.layers[1:]]
-    assert rows == TABLE_2
+    # Each (UpSampling2D, Conv2D) pair of Table 2 is one UpSamplingConv2D layer.
+    assert rows == [row for row in TABLE_2 if not row[0].startswith("decoder_upsample")]
+    after_upsampling = [TABLE_2[i + 1][0] for i, row in enumerate(TABLE_2) if "upsample" in row[0]]
+    assert after_upsampling == ["decoder_conv_2", "decoder_conv_3", "reconstruction"]
+    for name in after_upsampling:
+        assert isinstance(ae.get_layer(name), UpSamplingConv2D)
     assert ae.encoder.output_shape == (None, 27, 16, 32)
     assert ae.embedding_dim == 27 * 16 * 32
     for layer in ae.layers[1:]:
@@ -54,6 +60,21 @@ def test_activity_penalty_is_in_losses_and_per_example():
     # The penalty is averaged over the batch: a batch of copies costs the same.
     ae(np.repeat(x, 4, axis=0))
     np.testing.assert_allclose(float(ae.losses[0]), single, rtol=1e-4)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="the gradient is taken with tf.GradientTape (the backend the product trains on)",
+)
+def test_activity_penalty_gradient_is_two_l2_x_over_batch():
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(3).normal(size=(3, 5, 4, 2)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        penalty = ActivityL2(0.25)(x)
+    np.testing.assert_allclose(float(penalty), 0.25 * np.sum(np.square(x)) / 3, rtol=1e-5)
+    np.testing.assert_allclose(tape.gradient(penalty, x), 2 * 0.25 * x.numpy() / 3, rtol=1e-6)
 
 
 def test_no_penalty_when_disabled():
