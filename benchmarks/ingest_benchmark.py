@@ -18,9 +18,16 @@ and prints clips/second for each, the speed-ups, and the largest difference betw
 the pipeline's and librosa's log-mels (the runs with several workers must equal the
 one-worker run exactly).
 
+Before any timing, both paths are warmed on the first few clips: librosa compiles its
+numba kernels on first use (up to ~20 s on the 2-core machine, which an unwarmed loop
+counts as its own time), and the first pipeline run of a process pays one-time
+imports and graph tracing that later runs do not. `--repeats N` runs every path N
+times, interleaved, and reports the medians (a 2-core machine's wall times move
+between runs minutes apart).
+
 Usage:
     .venv/bin/python benchmarks/ingest_benchmark.py [--data ../shared/data/4q]
-        [--clips 40] [--preset 4q-5s] [--workers N] [--beam-arg=ARG ...]
+        [--clips 40] [--preset 4q-5s] [--workers N] [--repeats N] [--beam-arg=ARG ...]
 
 `--beam-arg` adds Beam options to every pipeline run (after the mode's own).
 """
@@ -183,7 +190,12 @@ def main(argv=None) -> int:
         help="workers of the parallel runs (default: the machine's cores, as the pipeline)",
     )
     parser.add_argument("--beam-arg", action="append", default=[], help="a Beam pipeline argument")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="runs of every path, interleaved; medians reported"
+    )
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be at least 1. Received: {args.repeats}")
 
     # Imports first, so that no timing includes them.
     import librosa  # noqa: F401
@@ -218,13 +230,31 @@ def main(argv=None) -> int:
             f"load average {tuple(round(x, 2) for x in os.getloadavg())}",
             flush=True,
         )
-        for index, (name, mode_args) in enumerate(modes):
-            out = Path(tmp) / f"run{index}"
-            uri, seconds, cpu = run_pipeline(manifest, preset, out, mode_args + args.beam_arg)
-            results[name] = (read_log_mels(uri, features), seconds)
+        # Warm-up, untimed: librosa's numba kernels, the pipeline's one-time costs.
+        (Path(tmp) / "warm-up").mkdir()
+        warm = write_manifest(args.data, 4, Path(tmp) / "warm-up")
+        librosa_loop(paths[:1], features)
+        run_pipeline(warm, preset, Path(tmp) / "warm-up", modes[0][1] + args.beam_arg)
+        times: dict = {}
+        for repeat in range(args.repeats):
+            for index, (name, mode_args) in enumerate(modes):
+                out = Path(tmp) / f"run{repeat}-{index}"
+                uri, seconds, cpu = run_pipeline(manifest, preset, out, mode_args + args.beam_arg)
+                if repeat == 0:
+                    results[name] = read_log_mels(uri, features)
+                times.setdefault(name, []).append(seconds)
+                print(
+                    f"pipeline, {name}: {len(results[name])} clips in {seconds:.1f} s = "
+                    f"{n / seconds:.2f} clips/s ({cpu:.1f} CPU-s)",
+                    flush=True,
+                )
+            start, cpu = time.perf_counter(), _cpu_seconds()
+            reference = librosa_loop(paths, features)
+            times.setdefault("librosa", []).append(time.perf_counter() - start)
             print(
-                f"pipeline, {name}: {len(results[name][0])} clips in {seconds:.1f} s = "
-                f"{n / seconds:.2f} clips/s ({cpu:.1f} CPU-s)",
+                f"librosa loop (load + melspectrogram per segment): {n} clips in "
+                f"{times['librosa'][-1]:.1f} s = {n / times['librosa'][-1]:.2f} clips/s "
+                f"({_cpu_seconds() - cpu:.1f} CPU-s)",
                 flush=True,
             )
         startup = worker_startup_seconds(processes + args.beam_arg)
@@ -233,22 +263,20 @@ def main(argv=None) -> int:
             f"paid by each of the two components: {startup:.1f} s",
             flush=True,
         )
-        start, cpu = time.perf_counter(), _cpu_seconds()
-        reference = librosa_loop(paths, features)
-        t_librosa = time.perf_counter() - start
-        cpu_librosa = _cpu_seconds() - cpu
-    print(
-        f"librosa loop (load + melspectrogram per segment): {n} clips in {t_librosa:.1f} s = "
-        f"{n / t_librosa:.2f} clips/s ({cpu_librosa:.1f} CPU-s)",
-        flush=True,
-    )
+    median = {name: float(np.median(seconds)) for name, seconds in times.items()}
+    t_librosa = median["librosa"]
+    if args.repeats > 1:
+        print(
+            f"medians of {args.repeats} interleaved runs: "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in median.items())
+        )
 
     one = modes[0][0]
-    t_one = results[one][1]
+    t_one = median[one]
     for name, _ in modes[1:]:
-        out, total = results[name]
-        same = out.keys() == results[one][0].keys() and all(
-            np.array_equal(out[p], results[one][0][p]) for p in out
+        out, total = results[name], median[name]
+        same = out.keys() == results[one].keys() and all(
+            np.array_equal(out[p], results[one][p]) for p in out
         )
         net = total - 2 * startup
         print(
@@ -260,7 +288,7 @@ def main(argv=None) -> int:
             )
             + f"; log-mels {'identical to' if same else 'DIFFERENT from'} one worker's"
         )
-    diffs = [np.abs(results[one][0][p] - reference[p]).max() for p in paths if p in results[one][0]]
+    diffs = [np.abs(results[one][p] - reference[p]).max() for p in paths if p in results[one]]
     if diffs:
         print(
             f"log-mel difference pipeline vs librosa (decoders/resamplers differ): "
