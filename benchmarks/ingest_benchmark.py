@@ -9,10 +9,10 @@ manifest: the audio is not copied), then in the same process, on the same clips,
    (`--direct_running_mode=in_memory`), then with the pipeline's parallel default
    (`pipeline.beam_args.local_parallel_args`: one worker thread per core), then with
    as many worker processes (`multi_processing`);
-2. times what multi-processing pays before any clip: starting the worker processes
+2. runs the paper's loop: `librosa.load` + `librosa.feature.melspectrogram` per
+   segment + log10(S + 1) (steps 1 and 2 repeat `--repeats` times);
+3. times what multi-processing pays before any clip: starting the worker processes
    and importing TensorFlow and the components there, once per component;
-3. runs the paper's loop: `librosa.load` + `librosa.feature.melspectrogram` per
-   segment + log10(S + 1);
 
 and prints clips/second for each, the speed-ups, and the largest difference between
 the pipeline's and librosa's log-mels (the runs with several workers must equal the
