@@ -88,11 +88,10 @@ def local_parallel_args(workers: int) -> List[str]:
 
 
 # Below this many songs the ingest runs in one worker (Beam's in-memory mode). Worker
-# threads cost a fixed ~3 s per run (their gRPC data plane and bundles) and save about a
-# third of the per-song work on 2 cores: 34 synthetic songs took 13.3 s with two threads
-# against 10.5 s in one worker, 40 4Q clips about the same either way (9.3/11.1 s against
-# 9.4/10.4 s), 400 clips 31.4 s against 45.0 s (2-core AMD EPYC, ingest benchmark and
-# cProfile of the two components; docs/scale.md).
+# threads cost a fixed ~2-3 s per run (their gRPC data plane and bundles) and save about a
+# quarter of the per-song work on 2 cores: warm, 40 4Q clips took 7.8 s with two threads
+# against 6.1 s in one worker, 400 clips 24.1 s against 32.8 s (medians, 2-core AMD EPYC,
+# `benchmarks/ingest_benchmark.py --repeats`; docs/scale.md).
 THREADS_MIN_SONGS = 50
 
 
