@@ -99,19 +99,22 @@ class RestRequestHandler(BaseHTTPRequestHandler):
             status, payload = 500, {"error": f"Internal error: {type(error).__name__}: {error}"}
         if not self._body_read and (self.headers.get("Content-Length") or "0").strip() != "0":
             self.close_connection = True  # the unread body would corrupt the next request
-        sent = self._send_json(status, payload, extra_headers, head_only=method == "HEAD")
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        # Logged before the answer leaves: a client that has its answer finds the request's
+        # line in the log even when the server stops right after (request threads are
+        # daemons, so a line logged after the send could be lost on Ctrl-C).
         logger.info(
             '%s "%s %s" %d %dB %.1fms',
             self.client_address[0],
             method,
             self.path,
             status,
-            sent,
+            len(body),
             (time.perf_counter() - started) * 1000.0,
         )
+        self._send_json(status, body, extra_headers, head_only=method == "HEAD")
 
-    def _send_json(self, status: int, payload: dict, headers: dict, *, head_only: bool) -> int:
-        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    def _send_json(self, status: int, body: bytes, headers: dict, *, head_only: bool) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -127,7 +130,6 @@ class RestRequestHandler(BaseHTTPRequestHandler):
             self.flush_headers()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        return len(body)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

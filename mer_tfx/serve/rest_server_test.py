@@ -91,6 +91,46 @@ def test_status_has_tf_serving_shape(server):
     assert request(server.url, "GET", "/v1/models/mer/labels/stable")[1] == body
 
 
+def test_request_line_is_logged_before_the_answer_leaves(server, monkeypatch):
+    """A client holding its answer finds the request's line in the log, even if the server
+    stops at once (its request threads are daemons): the line is logged before the send."""
+    import logging
+
+    from mer_tfx.serve.handler import RestRequestHandler
+
+    events = []
+
+    class Recorder(logging.Handler):
+        def emit(self, record):
+            events.append(("log", record.getMessage()))
+
+    send = RestRequestHandler._send_json
+
+    def recording_send(self, status, body, headers, *, head_only):
+        events.append(("send", status))
+        return send(self, status, body, headers, head_only=head_only)
+
+    monkeypatch.setattr(RestRequestHandler, "_send_json", recording_send)
+    logger = logging.getLogger("mer_tfx.serve")
+    recorder = Recorder(level=logging.INFO)
+    level = logger.level
+    logger.addHandler(recorder)
+    logger.setLevel(logging.INFO)
+    try:
+        assert request(server.url, "GET", "/v1/models/mer")[0] == 200
+        assert request(server.url, "GET", "/v1/models/nope")[0] == 404
+    finally:
+        logger.removeHandler(recorder)
+        logger.setLevel(level)
+    assert [kind for kind, _ in events] == ["log", "send", "log", "send"]
+    assert '"GET /v1/models/mer" 200 ' in events[0][1]
+    assert '"GET /v1/models/nope" 404 ' in events[2][1]
+    status_size = int(events[0][1].split(" 200 ")[1].split("B")[0])
+    assert status_size == len(
+        json.dumps(request(server.url, "GET", "/v1/models/mer")[1], separators=(",", ":"))
+    )
+
+
 def test_metadata_has_tf_serving_shape(server):
     status, body = request(server.url, "GET", "/v1/models/mer/metadata")
     assert status == 200
