@@ -12,9 +12,9 @@ It prints songs per second of each, their ratio, and checks that both give the
 same quadrants. A third command, `mer predict` on one clip, times the fixed part
 (TensorFlow's import, the model's load), from which follow the per-song work and
 the best ratio W workers could reach: the per-song part divides by W at most, the
-start-up does not. `--repeats N`
-runs every command N times, interleaved, and reports the medians (a 2-core
-machine's wall times move by several seconds from run to run).
+start-up does not. `--repeats N` runs every command N times, interleaved, and
+reports the medians (a 2-core machine's wall times move by several seconds from
+run to run).
 
 Usage:
 
