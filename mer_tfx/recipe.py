@@ -43,7 +43,7 @@ from mer_tfx.errors import ParameterError
 DEFAULT_HEAD = "head"
 # Hyperparameters a head variant may set (the Tuner searches the first three).
 HEAD_HYPERPARAMETERS = ("learning_rate", "rnn_units", "dropout", "rnn_type", "bidirectional",
-                        "normalize")
+                        "normalize", "pool")
 # How a head variant is trained and applied, beyond one head's hyperparameters:
 # "seeds": that many heads from consecutive seeds, their probabilities averaged;
 # "grid_shifts": K segment grids shifted by k/K of a segment (k < K) train the head

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_tfx import recipe
+from mer_tfx import recipe, training
 from mer_tfx.errors import ParameterError
 from mer_tfx.training_test import TINY as TRAINING_TINY
 
@@ -89,6 +89,16 @@ def test_head_variants_share_one_autoencoder():
                        progress=False)
     assert set(stage.heads) == {"gru", "lstm"}
     assert stage.head("valence", "gru").rnn_type == "gru"
+    # A head that pools over the encoder map's frames plugs into the same two-stage model.
+    recipe.train_heads(stage, {"valence": labels["valence"]}, preset=TINY, max_epochs=1,
+                       head_variants={"pooled": {"pool": "meanstd", "normalize": True}},
+                       progress=False)
+    pooled = stage.head("valence", "pooled")
+    assert (pooled.pool, pooled.pool_frames) == ("meanstd", 2)  # TINY's encoder map: [2, 2, 2]
+    model = training.build_two_stage(stage.encoder, pooled)
+    np.testing.assert_allclose(model.predict(log_mels, verbose=0),
+                               pooled.predict(training.encode_segments(stage.encoder, log_mels),
+                                              verbose=0), atol=1e-5)
     with pytest.raises(ParameterError, match="units"):
         recipe.train_heads(stage, {"valence": labels["valence"]}, preset=TINY,
                            head_variants={"x": {"units": 3}}, progress=False)

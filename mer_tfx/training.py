@@ -592,6 +592,7 @@ def build_head(
     rnn_type: str | None = None,
     bidirectional: bool | None = None,
     normalize: bool | None = None,
+    pool: str | None = None,
     name: str | None = None,
 ) -> SequenceHead:
     """The stage-2 head as the Trainer, the Tuner and `mer experiment` all build it.
@@ -608,6 +609,8 @@ def build_head(
             (`normalize`: standardise the embeddings; by default the preset's
             `normalize_embeddings` when `train_embeddings` holds at least its
             `normalize_min_songs` songs).
+        pool: `SequenceHead`'s `pool` ("none", "mean" or "meanstd": summarise each
+            segment embedding over the encoder map's time frames). Defaults to "none".
         name: the model's name (e.g. the target). Defaults to Keras' own.
 
     Returns:
@@ -630,6 +633,7 @@ def build_head(
             "rnn_type": rnn_type,
             "bidirectional": bidirectional,
             "normalize": normalize,
+            "pool": pool,
             "name": name,
         }.items()
         if v is not None
@@ -661,6 +665,7 @@ def train_head(
     rnn_type: str | None = None,
     bidirectional: bool | None = None,
     normalize: bool | None = None,
+    pool: str | None = None,
     mixed_precision: bool = False,
 ) -> TrainResult:
     """Stage 2: trains a `SequenceHead` on cached segment embeddings.
@@ -679,8 +684,8 @@ def train_head(
         seed: seeds the weights, dropout and the shuffle. Defaults to 0.
         log_dir, verbose, callbacks, max_epochs, mixed_precision: as in
             `pretrain_autoencoder`.
-        learning_rate, rnn_units, dropout, rnn_type, bidirectional, normalize: override
-            the preset (e.g. for hyperparameter search).
+        learning_rate, rnn_units, dropout, rnn_type, bidirectional, normalize, pool:
+            override the preset (e.g. for hyperparameter search); as in `build_head`.
 
     Returns:
         `TrainResult` whose `model` is the `SequenceHead` ([songs, segments, D] -> [songs, 2]).
@@ -707,6 +712,7 @@ def train_head(
             rnn_type=rnn_type,
             bidirectional=bidirectional,
             normalize=normalize,
+            pool=pool,
         )
         _compile_classifier(
             model, config.training.head_learning_rate if learning_rate is None else learning_rate

@@ -35,9 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"stage-2 heads sharing each fold's autoencoder: NAME among "
                              f"{', '.join(HEADS)}, then optional head settings, e.g. "
                              "bilstm:learning_rate=1e-4,rnn_units=64,dropout=0.5,normalize=true,"
-                             "seeds=5,grid_shifts=2 (seeds: heads averaged; grid_shifts: "
-                             "segment grids shifted by k/K of a segment, trained on and "
-                             "averaged over). Default: bilstm, as the preset says")
+                             "pool=mean,seeds=5,grid_shifts=2 (pool: mean or meanstd of "
+                             "each segment's embedding over the encoder's time frames; "
+                             "seeds: heads averaged; grid_shifts: segment grids shifted by "
+                             "k/K of a segment, trained on and averaged over). "
+                             "Default: bilstm, as the preset says")
     parser.add_argument("--label-fraction", type=float, nargs="+", default=[1.0],
                         metavar="F", dest="label_fractions",
                         help="shares of each fold's training songs whose labels the two-stage "

@@ -11,6 +11,7 @@ from mer_tfx.errors import ParameterError
 from mer_tfx.models import conv_autoencoder
 
 RNN_TYPES = ("lstm", "gru")
+POOLS = ("none", "mean", "meanstd")
 # Added to every standard deviation `adapt` measures: a dimension that never varied on the
 # training songs (a ReLU unit that was always 0) must not blow up when it varies later.
 STD_FLOOR = 1e-3
@@ -33,6 +34,50 @@ class Standardization(keras.layers.Normalization):
         return (inputs - keras.ops.cast(mean, self.compute_dtype)) / keras.ops.cast(
             std, self.compute_dtype
         )
+
+
+@keras.saving.register_keras_serializable(package="mer_tfx")
+class FramePooling(keras.layers.Layer):
+    """Statistics of a flattened encoder map over its time frames, one segment at a time.
+
+    A segment embedding is the encoder's `[frames, mels, filters]` map flattened
+    frame by frame; this layer reads it as `frames` vectors of `D / frames` and
+    returns their mean ("mean") or their mean and standard deviation side by side
+    ("meanstd"): `[batch, segments, D]` -> `[batch, segments, D / frames]` (or
+    twice that). What stays is the spectral shape of the segment's learned
+    features, not their order in time within it.
+
+    Args:
+        frames: time frames of the encoder's output map (27 for 5 s segments).
+        mode: "mean" or "meanstd".
+    """
+
+    def __init__(self, frames: int, mode: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(frames, int) or frames <= 0:
+            raise ParameterError(f"frames must be a positive integer. Received: frames={frames!r}")
+        if mode not in POOLS[1:]:
+            raise ParameterError(f"mode must be one of {POOLS[1:]}. Received: mode={mode!r}")
+        self.frames = frames
+        self.mode = mode
+
+    def call(self, inputs):
+        shape = keras.ops.shape(inputs)
+        frames = keras.ops.reshape(
+            inputs, (shape[0], shape[1], self.frames, inputs.shape[-1] // self.frames)
+        )
+        mean = keras.ops.mean(frames, axis=2)
+        if self.mode == "mean":
+            return mean
+        std = keras.ops.sqrt(keras.ops.maximum(keras.ops.var(frames, axis=2), 0.0) + 1e-8)
+        return keras.ops.concatenate([mean, std], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        width = input_shape[-1] // self.frames * (2 if self.mode == "meanstd" else 1)
+        return (*input_shape[:-1], width)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "frames": self.frames, "mode": self.mode}
 
 
 def check_head_args(
@@ -94,6 +139,14 @@ class SequenceHead(keras.Model):
             layer (`keras.layers.Normalization(axis=-1)`, named "normalization"),
             with the mean and standard deviation `adapt` measures on the training
             songs' embeddings. Not part of the paper's head. Defaults to False.
+        pool: "none" (the paper's head), "mean" or "meanstd": first summarise each
+            segment embedding over the encoder map's time frames (`FramePooling`),
+            so that the recurrent layer reads `embedding_dim / pool_frames` numbers
+            a segment (twice that for "meanstd") instead of `embedding_dim`. Not
+            part of the paper's head. Defaults to "none".
+        pool_frames: time frames of the encoder map the embedding flattens (its
+            first axis, 27 for Table 2's 216-frame segments); required when
+            `pool` is not "none" and must divide `embedding_dim`.
 
     Input shape: float32 `[batch, segments, embedding_dim]`.
     Output shape: float32 `[batch, num_classes]`, rows summing to 1.
@@ -119,6 +172,8 @@ class SequenceHead(keras.Model):
         dropout: float = 0.5,
         num_classes: int = 2,
         normalize: bool = False,
+        pool: str = "none",
+        pool_frames: int | None = None,
         **kwargs,
     ):
         if not isinstance(embedding_dim, int) or embedding_dim <= 0:
@@ -128,6 +183,16 @@ class SequenceHead(keras.Model):
         if num_segments is not None and (not isinstance(num_segments, int) or num_segments <= 0):
             raise ParameterError(
                 f"num_segments must be a positive integer or None. Received: num_segments={num_segments!r}"
+            )
+
+        if pool not in POOLS:
+            raise ParameterError(f"pool must be one of {POOLS}. Received: pool={pool!r}")
+        if pool != "none" and (
+            not isinstance(pool_frames, int) or pool_frames <= 0 or embedding_dim % pool_frames
+        ):
+            raise ParameterError(
+                f"pool={pool!r} needs pool_frames, a positive integer dividing embedding_dim "
+                f"({embedding_dim}). Received: pool_frames={pool_frames!r}"
             )
 
         # === Layers ===
@@ -141,6 +206,8 @@ class SequenceHead(keras.Model):
 
         if normalize:
             layers.insert(0, Standardization(axis=-1, name="normalization"))
+        if pool != "none":
+            layers.insert(0, FramePooling(pool_frames, pool, name="frame_pooling"))
 
         # === Functional Model ===
         inputs = keras.Input(shape=(num_segments, embedding_dim), name="embeddings")
@@ -158,6 +225,8 @@ class SequenceHead(keras.Model):
         self.dropout = float(dropout)
         self.num_classes = num_classes
         self.normalize = bool(normalize)
+        self.pool = pool
+        self.pool_frames = pool_frames
 
     def adapt(self, embeddings) -> None:
         """Sets the standardisation to the mean and std of `embeddings`, per dimension.
@@ -177,6 +246,8 @@ class SequenceHead(keras.Model):
                 f"embeddings must be float [songs, segments, {self.embedding_dim}] with at "
                 f"least one song. Received: embeddings of shape {values.shape}"
             )
+        if self.pool != "none":
+            values = keras.ops.convert_to_numpy(self.get_layer("frame_pooling")(values))
         layer = self.get_layer("normalization")
         layer.adapt(values)
         std = keras.ops.sqrt(layer.adapt_variance) + STD_FLOOR
@@ -195,6 +266,8 @@ class SequenceHead(keras.Model):
             "dropout": self.dropout,
             "num_classes": self.num_classes,
             "normalize": self.normalize,
+            "pool": self.pool,
+            "pool_frames": self.pool_frames,
         }
 
     @classmethod
@@ -212,9 +285,13 @@ class SequenceHead(keras.Model):
         """Builds a preset's head (untrained).
 
         `embedding_dim` defaults to the flattened encoder output of the preset's
-        autoencoder; `num_segments` to the preset's segments per clip.
+        autoencoder; `num_segments` to the preset's segments per clip; `pool_frames`
+        to the time frames of that autoencoder's encoder map.
         """
         preset = presets_lib.resolve(preset)
+        frames = conv_autoencoder.encoder_output_shape(
+            preset.features.spectrogram_shape, preset.model.encoder_filters
+        )[0]
         if embedding_dim is None:
             embedding_dim = conv_autoencoder.embedding_dim(
                 preset.features.spectrogram_shape, preset.model.encoder_filters
@@ -227,6 +304,7 @@ class SequenceHead(keras.Model):
             "bidirectional": preset.model.bidirectional,
             "dropout": preset.model.dropout,
             "normalize": preset.model.normalize_embeddings,
+            "pool_frames": frames,
         }
         config.update(kwargs)
         return cls(**config)

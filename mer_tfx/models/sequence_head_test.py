@@ -4,7 +4,7 @@ import pytest
 
 from mer_tfx import presets
 from mer_tfx.errors import ParameterError
-from mer_tfx.models.sequence_head import SequenceHead
+from mer_tfx.models.sequence_head import FramePooling, SequenceHead
 
 
 @pytest.mark.parametrize(
@@ -144,3 +144,49 @@ def test_from_preset_follows_the_presets_normalize_embeddings():
     on = presets.get("4q-5s-small").replace(normalize_embeddings=True)
     assert SequenceHead.from_preset(on).normalize is True
     assert SequenceHead.from_preset("4q-5s", normalize=True).normalize is True
+
+
+def test_frame_pooling_is_the_mean_and_std_over_the_encoder_maps_frames():
+    # A flattened [frames=3, mels=2, filters=2] map: frame t is x[..., 4t:4t+4].
+    x = np.random.default_rng(0).normal(size=(2, 5, 12)).astype("float32")
+    frames = x.reshape(2, 5, 3, 4)
+    mean = keras.ops.convert_to_numpy(FramePooling(3, "mean")(x))
+    np.testing.assert_allclose(mean, frames.mean(axis=2), rtol=1e-5, atol=1e-6)
+    both = keras.ops.convert_to_numpy(FramePooling(3, "meanstd")(x))
+    np.testing.assert_allclose(both[..., :4], frames.mean(axis=2), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(both[..., 4:], frames.std(axis=2), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("pool,width", [("mean", 4), ("meanstd", 8)])
+def test_pooled_head_reads_the_pooled_width_and_round_trips(tmp_path, pool, width):
+    head = SequenceHead(embedding_dim=12, rnn_units=3, normalize=True, pool=pool, pool_frames=3)
+    x = np.random.default_rng(1).normal(size=(6, 5, 12)).astype("float32") * 10 + 3
+    head.adapt(x)
+    normalization = head.get_layer("normalization")
+    assert normalization.adapt_mean.shape[-1] == width
+    # Adapted on the pooled features: they come out standardised.
+    z = keras.ops.convert_to_numpy(normalization(head.get_layer("frame_pooling")(x)))
+    np.testing.assert_allclose(z.mean(axis=(0, 1)), 0.0, atol=1e-4)
+    head.save(tmp_path / "head.keras")
+    loaded = keras.saving.load_model(tmp_path / "head.keras")
+    assert (loaded.pool, loaded.pool_frames) == (pool, 3)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), head.predict(x, verbose=0),
+                               rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"pool": "max", "pool_frames": 3}, "'max'"), ({"pool": "mean"}, "pool_frames"),
+     ({"pool": "mean", "pool_frames": 5}, "dividing embedding_dim")],
+)
+def test_bad_pooling_arguments_raise(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        SequenceHead(embedding_dim=12, **kwargs)
+
+
+def test_from_preset_pools_over_the_encoder_maps_frames():
+    head = SequenceHead.from_preset("4q-5s-small", pool="mean")
+    # The small preset's encoder map is [27, 16, 8]: 3456 numbers, 128 a frame.
+    assert (head.embedding_dim, head.pool_frames) == (3456, 27)
+    assert head(np.zeros((1, 6, 3456), "float32")).shape == (1, 2)
+    assert head.get_layer("frame_pooling").compute_output_shape((1, 6, 3456)) == (1, 6, 128)
