@@ -246,9 +246,11 @@ def test_decode_wav_mono_rejects_what_is_not_a_wav(data):
         export.decode_wav_mono(tf.constant(data))
 
 
-def test_export_keeps_the_heads_standardisation(tmp_path):
+@pytest.mark.parametrize("pool", ["none", "meanstd"])
+def test_export_keeps_the_heads_standardisation(tmp_path, pool):
     """A `SequenceHead(normalize=True)`'s adapted mean and variance are variables of the
-    SavedModel, and the served probabilities are the Keras model's."""
+    SavedModel, and the served probabilities are the Keras model's (with or without
+    the head's pooling over the encoder map's 27 frames)."""
     from mer_tfx.models import SequenceHead
 
     encoder, _, _ = _tiny_models(seed=1)
@@ -260,7 +262,7 @@ def test_export_keeps_the_heads_standardisation(tmp_path):
     for seed in (2, 3):
         keras.utils.set_random_seed(seed)
         head = SequenceHead(embedding_dim=embeddings.shape[-1], num_segments=f.num_segments,
-                            rnn_units=4, normalize=True)
+                            rnn_units=4, normalize=True, pool=pool, pool_frames=27)
         head.adapt(embeddings * (1.0 + seed))  # distinct statistics per head
         heads.append(head)
     path = tmp_path / "model"

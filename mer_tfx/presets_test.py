@@ -107,6 +107,9 @@ def test_replace_rejects_unknown_fields_and_bad_values():
         preset.replace(colour="red")
     with pytest.raises(ParameterError, match="segment_seconds must divide"):
         preset.replace(segment_seconds=7)
+    with pytest.raises(ParameterError, match="head_pool='max'"):
+        preset.replace(head_pool="max")
+    assert preset.replace(head_pool="meanstd").model.head_pool == "meanstd"
 
 
 @pytest.mark.parametrize(

@@ -610,7 +610,8 @@ def build_head(
             `normalize_embeddings` when `train_embeddings` holds at least its
             `normalize_min_songs` songs).
         pool: `SequenceHead`'s `pool` ("none", "mean" or "meanstd": summarise each
-            segment embedding over the encoder map's time frames). Defaults to "none".
+            segment embedding over the encoder map's time frames); by default the
+            preset's `head_pool` under the same `normalize_min_songs` rule.
         name: the model's name (e.g. the target). Defaults to Keras' own.
 
     Returns:
@@ -622,9 +623,12 @@ def build_head(
         raise ParameterError(
             f"train_embeddings must be [songs, segments, D]. Received: shape {train_x.shape}"
         )
-    if normalize is None:  # the preset's, given enough songs to estimate the statistics
-        normalize = bool(config.model.normalize_embeddings
-                         and len(train_x) >= config.model.normalize_min_songs)
+    # The preset's standardisation and pooling, given enough songs to estimate the statistics.
+    enough = len(train_x) >= config.model.normalize_min_songs
+    if normalize is None:
+        normalize = bool(config.model.normalize_embeddings and enough)
+    if pool is None:
+        pool = config.model.head_pool if enough else "none"
     overrides = {
         k: v
         for k, v in {

@@ -395,14 +395,23 @@ def test_unlabeled_log_mels_reads_every_audio_file_and_skips_unreadable(tmp_path
         training.unlabeled_log_mels(tmp_path / "missing", preset=TINY)
 
 
-def test_build_head_standardises_only_with_enough_songs():
+def test_build_head_standardises_and_pools_only_with_enough_songs():
     from mer_tfx import presets
 
-    few = np.random.default_rng(0).normal(size=(24, 6, 8)).astype("float32")
-    many = np.random.default_rng(1).normal(size=(100, 6, 8)).astype("float32")
+    # 27 * 2 wide: the small encoder map's 27 frames of 2 numbers each.
+    few = np.random.default_rng(0).normal(size=(24, 6, 54)).astype("float32")
+    many = np.random.default_rng(1).normal(size=(100, 6, 54)).astype("float32")
     small = presets.get("small")
     assert small.model.normalize_embeddings and small.model.normalize_min_songs == 100
-    assert training.build_head(small, train_embeddings=few).normalize is False
-    assert training.build_head(small, train_embeddings=many).normalize is True
-    assert training.build_head(small, train_embeddings=few, normalize=True).normalize is True
-    assert training.build_head("4q-5s", train_embeddings=many).normalize is False
+    assert small.model.head_pool == "none"  # measured, not adopted: docs/results.md
+    assert training.build_head(small, train_embeddings=many).pool == "none"
+    small = small.replace(head_pool="meanstd")
+    head = training.build_head(small, train_embeddings=few)
+    assert (head.normalize, head.pool) == (False, "none")
+    head = training.build_head(small, train_embeddings=many)
+    assert (head.normalize, head.pool, head.pool_frames) == (True, "meanstd", 27)
+    assert head.get_layer("normalization").adapt_mean.shape[-1] == 4  # mean and std of 2
+    head = training.build_head(small, train_embeddings=few, normalize=True, pool="mean")
+    assert (head.normalize, head.pool) == (True, "mean")
+    head = training.build_head("4q-5s", train_embeddings=many)
+    assert (head.normalize, head.pool) == (False, "none")

@@ -62,10 +62,8 @@ class FramePooling(keras.layers.Layer):
         self.mode = mode
 
     def call(self, inputs):
-        shape = keras.ops.shape(inputs)
-        frames = keras.ops.reshape(
-            inputs, (shape[0], shape[1], self.frames, inputs.shape[-1] // self.frames)
-        )
+        shape = keras.ops.shape(inputs)  # the width may be unknown in a traced graph
+        frames = keras.ops.reshape(inputs, (shape[0], shape[1], self.frames, -1))
         mean = keras.ops.mean(frames, axis=2)
         if self.mode == "mean":
             return mean
@@ -73,7 +71,8 @@ class FramePooling(keras.layers.Layer):
         return keras.ops.concatenate([mean, std], axis=-1)
 
     def compute_output_shape(self, input_shape):
-        width = input_shape[-1] // self.frames * (2 if self.mode == "meanstd" else 1)
+        width = None if input_shape[-1] is None else (
+            input_shape[-1] // self.frames * (2 if self.mode == "meanstd" else 1))
         return (*input_shape[:-1], width)
 
     def get_config(self) -> dict:
@@ -304,6 +303,7 @@ class SequenceHead(keras.Model):
             "bidirectional": preset.model.bidirectional,
             "dropout": preset.model.dropout,
             "normalize": preset.model.normalize_embeddings,
+            "pool": preset.model.head_pool,
             "pool_frames": frames,
         }
         config.update(kwargs)
