@@ -106,6 +106,11 @@ class FeatureConfig:
         return (self.num_frames, self.n_mels)
 
 
+# What a head may do to each segment embedding before its recurrent layer
+# (`ModelConfig.head_pool`, `SequenceHead(pool=...)`).
+HEAD_POOLS = ("none", "mean", "meanstd")
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Sizes of the autoencoder (Table 2) and the sequence head.
@@ -141,9 +146,9 @@ class ModelConfig:
     head_pool: str = "none"
 
     def __post_init__(self):
-        if self.head_pool not in ("none", "mean", "meanstd"):
+        if self.head_pool not in HEAD_POOLS:
             raise ParameterError(
-                f"head_pool must be 'none', 'mean' or 'meanstd'. Received: head_pool={self.head_pool!r}"
+                f"head_pool must be one of {HEAD_POOLS}. Received: head_pool={self.head_pool!r}"
             )
 
 

@@ -11,7 +11,7 @@ from mer_tfx.errors import ParameterError
 from mer_tfx.models import conv_autoencoder
 
 RNN_TYPES = ("lstm", "gru")
-POOLS = ("none", "mean", "meanstd")
+POOLS = presets_lib.HEAD_POOLS
 # Added to every standard deviation `adapt` measures: a dimension that never varied on the
 # training songs (a ReLU unit that was always 0) must not blow up when it varies later.
 STD_FLOOR = 1e-3
@@ -67,7 +67,7 @@ class FramePooling(keras.layers.Layer):
         mean = keras.ops.mean(frames, axis=2)
         if self.mode == "mean":
             return mean
-        std = keras.ops.sqrt(keras.ops.maximum(keras.ops.var(frames, axis=2), 0.0) + 1e-8)
+        std = keras.ops.sqrt(keras.ops.var(frames, axis=2) + 1e-8)
         return keras.ops.concatenate([mean, std], axis=-1)
 
     def compute_output_shape(self, input_shape):
@@ -288,13 +288,11 @@ class SequenceHead(keras.Model):
         to the time frames of that autoencoder's encoder map.
         """
         preset = presets_lib.resolve(preset)
-        frames = conv_autoencoder.encoder_output_shape(
+        frames, mels, filters = conv_autoencoder.encoder_output_shape(
             preset.features.spectrogram_shape, preset.model.encoder_filters
-        )[0]
+        )
         if embedding_dim is None:
-            embedding_dim = conv_autoencoder.embedding_dim(
-                preset.features.spectrogram_shape, preset.model.encoder_filters
-            )
+            embedding_dim = frames * mels * filters
         config = {
             "embedding_dim": embedding_dim,
             "num_segments": preset.features.num_segments,
