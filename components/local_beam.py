@@ -10,8 +10,7 @@ package. The pipeline gives the ExampleGen and the LogMelTransform local paralle
 args by default (`pipeline.beam_args`), so each of the two paid for it on every
 run: 3.9 s of a 7.9 s component on 4 clips (cProfile of
 `benchmarks/ingest_benchmark.py`'s pipeline, 2-core AMD EPYC), the whole of the
-slowdown that issue #10's item 7 measured against the tree before the parallel
-default.
+slowdown of the ingest benchmark against the tree before the parallel default.
 
 `LocalBeamExecutor` keeps TFX's behaviour for every other runner (Dataflow,
 Flink, Spark: the packaging is what they need) and for the DirectRunner only
