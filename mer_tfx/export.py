@@ -1,8 +1,8 @@
 """The serving SavedModel: raw audio in, valence/arousal/quadrant out.
 
-One SavedModel (written with `tf.saved_model.save` of a `tf.Module` that holds the
-Keras 3 encoder and the two heads) carries four signatures, the contract of
-docs/architecture.md:
+One SavedModel (written with `tf.saved_model.save` of a `tf.Module` that calls the
+Keras 3 encoder and the two heads and saves their weights only, no optimizer state)
+carries four signatures, the contract of docs/architecture.md:
 
 | signature | inputs | outputs |
 |---|---|---|
@@ -24,6 +24,7 @@ which TF Serving ignores.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -118,8 +119,21 @@ def decode_wav_mono(contents: tf.Tensor) -> tuple:
     return tf.cond(canonical, fast, general)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Untracked:
+    """The three Keras models, out of reach of TensorFlow's object tracking."""
+
+    encoder: Any
+    valence_head: Any
+    arousal_head: Any
+
+
 class ServingModule(tf.Module):
-    """A tf.Module holding the frozen encoder and the two heads, with the serving functions.
+    """A tf.Module calling the frozen encoder and the two heads, with the serving functions.
+
+    Its tracked state is the models' weights, one list per model in Keras `weights`
+    order (`encoder_weights`, `valence_head_weights`, `arousal_head_weights`); the
+    models themselves, and so their optimizers and metrics, are not saved.
 
     Args:
         encoder: Keras model, log-mel segments [n, frames, mels, 1] (or [n, frames, mels])
@@ -131,9 +145,15 @@ class ServingModule(tf.Module):
 
     def __init__(self, *, encoder, valence_head, arousal_head, preset: Preset):
         super().__init__(name="mer_serving")
-        self.encoder = encoder
-        self.valence_head = valence_head
-        self.arousal_head = arousal_head
+        # The models are called but not tracked: tracking a compiled Keras model saves
+        # everything it references, its optimizer's slots included (twice the heads'
+        # size with Adam). Their weights are tracked instead, as lists in each model's
+        # `weights` order, so the SavedModel holds exactly the variables inference reads.
+        self._models = _Untracked(encoder=encoder, valence_head=valence_head,
+                                  arousal_head=arousal_head)
+        self.encoder_weights = list(encoder.weights)
+        self.valence_head_weights = list(valence_head.weights)
+        self.arousal_head_weights = list(arousal_head.weights)
         self._features = preset.features
         self._preset_name = preset.name
         self._encoder_rank = len(encoder.inputs[0].shape) if getattr(encoder, "inputs", None) else 4
@@ -145,10 +165,11 @@ class ServingModule(tf.Module):
         flat = tf.reshape(log_mel, [-1, f.num_frames, f.n_mels])
         if self._encoder_rank == 4:
             flat = flat[..., tf.newaxis]
-        embedded = self.encoder(flat, training=False)
+        models = self._models
+        embedded = models.encoder(flat, training=False)
         embedded = tf.reshape(embedded, [batch, f.num_segments, -1])
-        valence = self.valence_head(embedded, training=False)
-        arousal = self.arousal_head(embedded, training=False)
+        valence = models.valence_head(embedded, training=False)
+        arousal = models.arousal_head(embedded, training=False)
         return tf.cast(valence[:, 1], tf.float32), tf.cast(arousal[:, 1], tf.float32)
 
     def _outputs(self, log_mel: tf.Tensor) -> dict:

@@ -305,3 +305,38 @@ def test_export_serves_the_average_of_several_seeds_heads(tmp_path):
         waveform=tf.constant(_tone(30.0, batch=2)))
     expected = np.mean([m.predict(embeddings, verbose=0)[:, 1] for m in members], axis=0)
     np.testing.assert_allclose(out["valence_probability"].numpy(), expected, rtol=0, atol=1e-5)
+
+
+def test_export_of_trained_models_holds_weights_only(tmp_path):
+    """Compiled, fitted models export without their optimizer: the checkpoint holds each
+    model's weights and nothing else, and serves the Keras models' probabilities."""
+    from mer_tfx import training
+
+    encoder, _, _ = _tiny_models(seed=1)
+    f = PRESET.features
+    audio = _tone(30.0, batch=4)
+    log_mel = clip_to_log_mel_segments(tf.constant(audio), f)
+    segments = tf.reshape(log_mel, (-1, f.num_frames, f.n_mels, 1))
+    encoder.compile(optimizer="adam", loss="mse")
+    encoder.fit(segments, encoder.predict(segments, verbose=0), epochs=1, verbose=0)
+    embeddings = encoder.predict(segments, verbose=0).reshape(4, f.num_segments, -1)
+    heads = []
+    for seed in (2, 3):
+        keras.utils.set_random_seed(seed)
+        head = training.build_head(PRESET, train_embeddings=embeddings, rnn_units=4)
+        training._compile_classifier(head, 1e-3)
+        head.fit(embeddings, np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+        assert head.optimizer.variables  # the state the export must leave out
+        heads.append(head)
+    path = tmp_path / "model"
+    export.export_serving_model(path, encoder=encoder, valence_head=heads[0],
+                                arousal_head=heads[1], preset=PRESET)
+    names = [name for name, _ in tf.train.list_variables(str(path / "variables" / "variables"))
+             if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    assert not [name for name in names if "optimizer" in name]
+    assert len(names) == len(encoder.weights) + len(heads[0].weights) + len(heads[1].weights)
+    out = tf.saved_model.load(str(path)).signatures["serving_default"](waveform=tf.constant(audio))
+    for key, head in (("valence_probability", heads[0]), ("arousal_probability", heads[1])):
+        expected = head.predict(embeddings, verbose=0)[:, 1]
+        # Same weights, same float32 maths: only op-ordering rounding can differ.
+        np.testing.assert_allclose(out[key].numpy(), expected, rtol=0, atol=1e-5)
