@@ -44,7 +44,7 @@ def _parse_json_lifting_b64(body: bytes) -> Tuple[Any, Dict[str, bytes]]:
     a str and scanning it for escapes. Base64 holds neither quotes nor backslashes,
     so a `"b64": "...` value ends at the next quote: each large value without a
     backslash is replaced by a placeholder string unique to this request, and
-    `_decode_strings` decodes the original bytes where the placeholder lands. The
+    `_decode_string` decodes the original bytes where the placeholder lands. The
     parse tree is json.loads' own with those strings swapped, so the checks
     downstream are unchanged. A character json.loads would reject inside a lifted
     value (a raw control character, invalid UTF-8) is outside the base64 alphabet,
@@ -111,10 +111,8 @@ def _b64decode(text: str | bytes, where: str) -> bytes:
     return data
 
 
-def _decode_strings(value: Any, where: str, lifted: Mapping[str, bytes]) -> Any:
-    """Nested JSON (str or {"b64": ...}) -> nested bytes; `lifted` as in `_parse_json_lifting_b64`."""
-    if isinstance(value, list):
-        return [_decode_strings(item, where, lifted) for item in value]
+def _decode_string(value: Any, where: str, lifted: Mapping[str, bytes]) -> bytes:
+    """One JSON string (text or {"b64": ...}) -> bytes; `lifted` as in `_parse_json_lifting_b64`."""
     if isinstance(value, dict):
         if set(value) != {"b64"} or not isinstance(value["b64"], str):
             raise RestError(400, f'{where}: a string value must be a string or {{"b64": "..."}}')
@@ -123,85 +121,139 @@ def _decode_strings(value: Any, where: str, lifted: Mapping[str, bytes]) -> Any:
         original = lifted.get(value)
         return value.encode("utf-8") if original is None else original
     raise RestError(
-        400, f"{where}: expected a string for DT_STRING, got {type(value).__name__} {value!r:.40}"
+        400, f"{where}: expected a string for DT_STRING, got {_json_type(value)} {value!r:.40}"
     )
 
 
-def _shape_of(value: Any, where: str) -> Tuple[int, ...]:
-    if isinstance(value, list):
-        if not value:
-            return (0,)
-        shapes = {_shape_of(item, where) for item in value}
-        if len(shapes) != 1:
+def _json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for error messages."""
+    return {
+        bool: "a boolean",
+        type(None): "null",
+        str: "a string",
+        dict: "an object",
+        list: "a list",
+    }.get(type(value), type(value).__name__)
+
+
+def _flatten(value: Any, rank: int, where: str) -> Tuple[list, Tuple[int, ...]]:
+    """Nested JSON lists, `rank` levels deep -> (their leaves in order, shape), or RestError(400).
+
+    Walks one level at a time (no recursion, so no nesting depth can exhaust the stack):
+    a list nested deeper than `rank` shows up as a leaf and is refused by the caller.
+    An empty list before the last level ends the walk with a shorter shape, which the
+    shape check refuses.
+    """
+    level, shape = [value], []
+    for depth in range(rank):
+        if not level:
+            break
+        lengths = set()
+        children: list = []
+        for item in level:
+            if not isinstance(item, list):
+                raise RestError(
+                    400,
+                    f"{where}: expected a tensor of rank {rank} (lists nested {rank} deep), "
+                    f"got {_json_type(item)} at depth {depth}",
+                )
+            lengths.add(len(item))
+            children.extend(item)
+        if len(lengths) != 1:
             raise RestError(
                 400, f"{where}: all lists at one depth must have the same length (ragged tensor)"
             )
-        return (len(value),) + shapes.pop()
+        shape.append(lengths.pop())
+        level = children
+    return level, tuple(shape)
+
+
+# The leaf types (JSON numbers, strings, booleans) each dtype accepts; TF Serving refuses
+# a boolean for a number and a number for a boolean likewise.
+def _accepted_leaf_types(dtype) -> Tuple[type, ...]:
+    import tensorflow as tf
+
+    if dtype.is_floating:
+        return (float, int)
+    if dtype.is_integer:
+        return (int,)
+    if dtype == tf.bool:
+        return (bool,)
     return ()
 
 
 def _to_array(
-    value: Any, *, dtype, where: str, lifted: Mapping[str, bytes] | None = None
+    value: Any,
+    *,
+    dtype,
+    where: str,
+    rank: int | None = None,
+    lifted: Mapping[str, bytes] | None = None,
 ) -> np.ndarray:
-    """A JSON value -> NumPy array of a signature input's dtype, or RestError(400)."""
+    """A JSON value -> NumPy array of a signature input's dtype and `rank`, or RestError(400).
+
+    Lists nested deeper than `rank` are refused (as is anything but the dtype's JSON type:
+    booleans, null or strings for a number). `rank=None` (an input of unknown rank) takes
+    whatever rectangular nesting NumPy accepts.
+    """
     import tensorflow as tf
 
+    if rank is None:
+        rank = _first_path_depth(value, where)
+    leaves, shape = _flatten(value, rank, where)
     if dtype == tf.string:
-        decoded = _decode_strings(value, where, lifted or {})
-        shape = _shape_of(decoded, where)
-        flat: list = []
-
-        def flatten(item):
-            if isinstance(item, list):
-                for x in item:
-                    flatten(x)
-            else:
-                flat.append(item)
-
-        flatten(decoded)
-        array = np.empty(len(flat), dtype=object)
-        array[:] = flat
+        decoded = [_decode_string(leaf, where, lifted or {}) for leaf in leaves]
+        array = np.empty(len(decoded), dtype=object)
+        array[:] = decoded
         return array.reshape(shape)
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError):
+    accepted = _accepted_leaf_types(dtype)
+    if not accepted:
         raise RestError(
-            400, f"{where}: values must form a rectangular array of numbers (ragged or mixed)"
-        ) from None
-    if array.dtype.kind not in "biuf" and not (array.size == 0 and array.dtype.kind in "f"):
-        raise RestError(
-            400,
-            f"{where}: expected numbers for {dtype.name}, got {_describe_kind(array)}",
+            400, f"{where}: inputs of dtype {dtype.name} are not supported by this server"
         )
+    kinds = set(map(type, leaves))
+    wrong = kinds - set(accepted)
+    if wrong:
+        if list in wrong:
+            problem = f"lists nested deeper than the input's rank {rank}"
+        elif float in wrong and int in accepted:
+            problem = "floating point values"
+        else:
+            kind = min(wrong, key=lambda k: k.__name__)
+            example = next(leaf for leaf in leaves if type(leaf) is kind)
+            problem = f"{_json_type(example)} ({json.dumps(example)[:40]})"
+        expected = "booleans" if dtype == tf.bool else "integers" if dtype.is_integer else "numbers"
+        raise RestError(400, f"{where}: expected {expected} for {dtype.name}, got {problem}")
     if dtype.is_floating:
-        if array.dtype.kind == "f" and array.size:
-            finite = np.isfinite(array)
-            if not finite.all():
-                pass  # NaN/inf reach the model, whose checks reject them (like TF Serving)
-            elif dtype == tf.float32 and float(np.max(np.abs(array))) > _FLOAT32_MAX:
+        array = np.array(leaves, dtype=np.float64).reshape(shape)
+        del leaves
+        if array.size and dtype == tf.float32:
+            # NaN/inf reach the model, whose checks reject them (like TF Serving); a finite
+            # value beyond float32's range would silently become inf.
+            high, low = float(array.max()), float(array.min())  # NaN if any is NaN
+            if (np.isfinite(high) and high > _FLOAT32_MAX) or (
+                np.isfinite(low) and low < -_FLOAT32_MAX
+            ):
                 raise RestError(
                     400, f"{where}: value out of range for DT_FLOAT (|x| > {_FLOAT32_MAX:.4g})"
                 )
         return array.astype(dtype.as_numpy_dtype, copy=False)
-    if dtype.is_integer or dtype == tf.bool:
-        if array.dtype.kind == "f":
-            raise RestError(
-                400, f"{where}: expected integers for {dtype.name}, got floating point values"
-            )
-        if dtype.is_integer and array.size:
-            low, high = int(array.min()), int(array.max())
-            if low < dtype.min or high > dtype.max:
-                raise RestError(
-                    400, f"{where}: value out of range for {dtype.name}: [{low}, {high}]"
-                )
-        return array.astype(dtype.as_numpy_dtype, copy=False)
-    raise RestError(400, f"{where}: inputs of dtype {dtype.name} are not supported by this server")
+    if dtype.is_integer and leaves:
+        low, high = min(leaves), max(leaves)
+        if low < dtype.min or high > dtype.max:
+            raise RestError(400, f"{where}: value out of range for {dtype.name}: [{low}, {high}]")
+    return np.array(leaves, dtype=dtype.as_numpy_dtype).reshape(shape)
 
 
-def _describe_kind(array: np.ndarray) -> str:
-    return {"U": "strings", "S": "bytes", "O": "mixed or null values"}.get(
-        array.dtype.kind, str(array.dtype)
-    )
+def _first_path_depth(value: Any, where: str, *, limit: int = 32) -> int:
+    """How deep lists nest along the first elements (for an input of unknown rank)."""
+    depth = 0
+    while isinstance(value, list) and value:
+        depth += 1
+        if depth > limit:
+            raise RestError(400, f"{where}: lists nested more than {limit} deep")
+        value = value[0]
+    return depth + (1 if isinstance(value, list) else 0)
 
 
 def _check_shape(array: np.ndarray, spec, where: str) -> None:
@@ -234,6 +286,8 @@ def decode_predict_request(
         request, lifted = _parse_json_lifting_b64(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise RestError(400, f"JSON Parse error: {error}") from None
+    except RecursionError:
+        raise RestError(400, "JSON Parse error: arrays or objects nested too deep") from None
     if not isinstance(request, dict):
         raise RestError(
             400, "JSON Value: the request must be a JSON object with 'instances' or 'inputs'"
@@ -297,8 +351,11 @@ def decode_predict_request(
     arrays = {}
     for name in names:
         where = f"input '{name}'"
-        array = _to_array(raw[name], dtype=specs[name].dtype, where=where, lifted=lifted)
-        _check_shape(array, specs[name], where)
+        spec = specs[name]
+        array = _to_array(
+            raw[name], dtype=spec.dtype, where=where, rank=spec.shape.rank, lifted=lifted
+        )
+        _check_shape(array, spec, where)
         arrays[name] = array
     return signature_name, arrays, has_instances
 

@@ -43,6 +43,7 @@ Examples:
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Sequence
 
 from mer_tfx.errors import ParameterError
@@ -61,7 +62,10 @@ from mer_tfx.serve.serving_config import (
 from mer_tfx.serve.versions import ModelManager
 
 __all__ = [
+    "DEFAULT_IDLE_TIMEOUT_SECONDS",
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_READ_DEADLINE_SECONDS",
     "DEFAULT_SIGNATURE",
     "ModelManager",
     "RestError",
@@ -74,6 +78,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+DEFAULT_READ_DEADLINE_SECONDS = 60.0
+DEFAULT_IDLE_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_CONNECTIONS = 256
 
 
 class RestServer:
@@ -86,6 +93,13 @@ class RestServer:
         poll_seconds: seconds between scans for new versions; 0 disables. Defaults to 2.
         max_request_bytes: larger bodies get 413. Defaults to 64 MiB.
         workers: predictions run at the same time (others wait). Defaults to 2.
+        read_deadline_seconds: the most one request may take to arrive, from its first
+            byte to the end of its body; a slower one is answered 408 or dropped.
+            Defaults to 60.
+        idle_timeout_seconds: the most a connection waits for a byte, between keep-alive
+            requests or within one, before it is closed. Defaults to 30.
+        max_connections: connections open at once (one thread each); one more is
+            answered 503 and closed. Defaults to 256.
     """
 
     def __init__(
@@ -97,6 +111,9 @@ class RestServer:
         poll_seconds: float = 2.0,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         workers: int = 2,
+        read_deadline_seconds: float = DEFAULT_READ_DEADLINE_SECONDS,
+        idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ):
         if not models:
             raise ParameterError("At least one model is needed. Received: models=[]")
@@ -113,10 +130,23 @@ class RestServer:
             raise ParameterError(
                 f"poll_seconds must be >= 0. Received: poll_seconds={poll_seconds}"
             )
+        for name, value in (
+            ("read_deadline_seconds", read_deadline_seconds),
+            ("idle_timeout_seconds", idle_timeout_seconds),
+        ):
+            if not value > 0:
+                raise ParameterError(f"{name} must be positive. Received: {name}={value}")
+        if max_connections < 1:
+            raise ParameterError(
+                f"max_connections must be >= 1. Received: max_connections={max_connections}"
+            )
         self.managers = {m.name: ModelManager(m, poll_seconds=poll_seconds) for m in models}
         self._host, self._port = host, port
         self._max_request_bytes = int(max_request_bytes)
         self._workers = int(workers)
+        self._read_deadline_seconds = float(read_deadline_seconds)
+        self._idle_timeout_seconds = float(idle_timeout_seconds)
+        self._max_connections = int(max_connections)
         self._httpd: RestHttpServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -129,16 +159,43 @@ class RestServer:
         return f"http://{host}:{port}"
 
     def bind(self) -> RestServer:
-        """Loads the models and binds the socket (without serving yet)."""
+        """Checks the base paths, binds the socket, then loads the models (without serving yet).
+
+        Raises:
+            ParameterError: a base path is not a folder, or the port cannot be bound;
+                both before any model is loaded.
+        """
         if self._httpd is None:
             for manager in self.managers.values():
-                manager.start()
-            self._httpd = RestHttpServer(
-                (self._host, self._port),
-                models=self.managers,
-                max_request_bytes=self._max_request_bytes,
-                workers=self._workers,
-            )
+                base = Path(manager.config.base_path)
+                if not base.is_dir():
+                    raise ParameterError(
+                        f"The base path of model {manager.name!r} is not a folder "
+                        f"({'not a directory' if base.exists() else 'does not exist'}). "
+                        f"Received: base_path={str(base)!r}"
+                    )
+            try:
+                httpd = RestHttpServer(
+                    (self._host, self._port),
+                    models=self.managers,
+                    max_request_bytes=self._max_request_bytes,
+                    workers=self._workers,
+                    read_deadline_seconds=self._read_deadline_seconds,
+                    idle_timeout_seconds=self._idle_timeout_seconds,
+                    max_connections=self._max_connections,
+                )
+            except OSError as error:
+                raise ParameterError(
+                    f"Cannot listen on {self._host}:{self._port}: "
+                    f"{error.strerror or error}. Received: host={self._host!r}, port={self._port}"
+                ) from None
+            try:
+                for manager in self.managers.values():
+                    manager.start()
+            except BaseException:
+                httpd.server_close()
+                raise
+            self._httpd = httpd
         return self
 
     def serve_forever(self) -> None:
@@ -154,17 +211,32 @@ class RestServer:
         self._thread.start()
         return self
 
-    def shutdown(self) -> None:
-        """Stops serving and polling; safe to call twice."""
-        for manager in self.managers.values():
-            manager.stop()
+    def shutdown(self, *, grace_seconds: float | None = None) -> bool:
+        """Stops accepting, lets the requests in flight finish, then stops polling; safe
+        to call twice.
+
+        Args:
+            grace_seconds: the most to wait for the requests in flight. Defaults to the
+                read deadline plus 10 s (a request still arriving, then its prediction).
+
+        Returns:
+            whether every request in flight finished in time.
+        """
+        finished = True
         if self._httpd is not None:
             if self._thread is not None:
-                self._httpd.shutdown()
+                self._httpd.shutdown()  # the accept loop stops
                 self._thread.join(timeout=30)
                 self._thread = None
+            self._httpd.socket.close()  # new connections are refused from here on
+            if grace_seconds is None:
+                grace_seconds = self._read_deadline_seconds + 10.0
+            finished = self._httpd.drain(timeout=grace_seconds)
             self._httpd.server_close()
             self._httpd = None
+        for manager in self.managers.values():
+            manager.stop()
+        return finished
 
     def __enter__(self) -> RestServer:
         return self.start()

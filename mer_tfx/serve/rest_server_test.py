@@ -273,7 +273,7 @@ def test_lifted_value_under_another_key_stays_the_original_string():
     body = ('{"k\\"b64": "' + text + '", "b64": "' + text + '"}').encode()
     tree, lifted = json_codec._parse_json_lifting_b64(body)
     assert len(lifted) == 2
-    assert json_codec._decode_strings(tree['k"b64'], "x", lifted) == text.encode()
+    assert json_codec._decode_string(tree['k"b64'], "x", lifted) == text.encode()
     assert tree.keys() == json.loads(body).keys()
     # The real "b64" value is lifted too, and decodes as base64 ("AAAA" -> 3 zero bytes).
     assert tree["b64"] in lifted and lifted[tree["b64"]] == text.encode()
@@ -670,3 +670,259 @@ def test_real_small_architecture_over_rest(tmp_path):
             < 1e-3
         )
         assert request(srv.url, "POST", "/v1/models/mer:predict", {"instances": SILENT})[0] == 400
+
+
+# --- Non-numeric and over-nested samples ---
+
+
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        ({"instances": [[0.1, True, 0.2]]}, "boolean"),
+        ({"instances": [[True, False]]}, "boolean"),
+        ({"inputs": {"waveform": [[0.1, False]]}}, "boolean"),
+        ({"signature_name": "model_info", "instances": [True]}, "boolean"),
+        ({"signature_name": "serving_wav", "instances": [True]}, "boolean"),
+        ({"instances": [[0.1, {"x": 1}]]}, "object"),
+        ({"instances": [[0.1, "0.2"]]}, "string"),
+        ({"instances": [[0.1, [0.2]]]}, "deeper than the input's rank 2"),
+        ({"instances": [[0.1], 0.2]}, "rank 2"),
+    ],
+)
+def test_non_numeric_or_over_nested_samples_are_400_with_a_reason(server, payload, reason):
+    status, answer = request(server.url, "POST", "/v1/models/mer:predict", payload)
+    assert status == 400, answer
+    assert reason in answer["error"], answer
+
+
+@pytest.mark.parametrize("depth", [50, 900, 100_000])
+def test_deep_nesting_is_400_not_a_crash(server, depth):
+    # Below json's recursion limit the rank check refuses it; beyond it the parser does.
+    body = '{"instances": ' + "[" * depth + "0.1" + "]" * depth + "}"
+    status, answer = request(server.url, "POST", "/v1/models/mer:predict", body)
+    assert status == 400, answer
+    assert "rank" in answer["error"] or "nested too deep" in answer["error"], answer
+    valid_predict(server.url)
+
+
+def test_a_few_mib_of_json_floats_is_200(server):
+    clips = np.stack([clip(10.0, seed=7)])
+    body = json.dumps({"instances": clips.tolist()}).encode()
+    assert 3 * 1024 * 1024 < len(body) < LIMIT
+    status, answer = request(server.url, "POST", "/v1/models/mer:predict", body)
+    assert status == 200, answer
+    assert answer["predictions"][0]["quadrant"] in {"Q1", "Q2", "Q3", "Q4"}
+
+
+# --- Degrading instead of dying: broken versions, missing folders, bad start-up ---
+
+
+def _corrupt_version(base, version):
+    (base / str(version)).mkdir(parents=True)
+    (base / str(version) / "saved_model.pb").write_bytes(b"not a saved model")
+    settled = time.time() - 10  # as if written 10 s ago: the server loads settled files only
+    os.utime(base / str(version) / "saved_model.pb", (settled, settled))
+
+
+def _served_version(url):
+    status, body = request(url, "GET", "/v1/models/mer/metadata")
+    return body["model_spec"]["version"] if status == 200 else None
+
+
+def test_start_with_a_broken_newest_version_serves_the_one_below(pushed_base, tmp_path):
+    base = tmp_path / "mer"
+    shutil.copytree(pushed_base / "mer" / "1", base / "1")
+    _corrupt_version(base, 2)
+    srv = RestServer(
+        models=[ServedModelConfig(name="mer", base_path=str(base))], port=0, poll_seconds=0
+    )
+    with srv:
+        assert _served_version(srv.url) == "1"
+        valid_predict(srv.url)
+        status = request(srv.url, "GET", "/v1/models/mer")[1]["model_version_status"]
+        states = {s["version"]: s for s in status}
+        assert states["1"]["state"] == "AVAILABLE"
+        assert states["2"]["state"] == "END"
+        assert states["2"]["status"]["error_code"] == "UNKNOWN"
+        assert "Failed to load version 2" in states["2"]["status"]["error_message"]
+        assert srv.managers["mer"].failed_versions().keys() == {2}
+        # Version 1's folder disappears: nothing is served ...
+        shutil.move(base / "1", tmp_path / "moved")
+        srv.managers["mer"].refresh()
+        assert _served_version(srv.url) is None
+        assert request(srv.url, "POST", "/v1/models/mer:predict", {"instances": [[0.1]]})[0] == 404
+        # ... and comes back: loaded again, although the broken version 2 is still there.
+        shutil.move(tmp_path / "moved", base / "1")
+        srv.managers["mer"].refresh()
+        assert _served_version(srv.url) == "1"
+        valid_predict(srv.url)
+        # Version 2 repaired in place (its files change): retried and served.
+        shutil.rmtree(base / "2")
+        shutil.copytree(base / "1", base / "2")
+        srv.managers["mer"].refresh()
+        assert _served_version(srv.url) == "2"
+
+
+def test_latest_two_skips_a_broken_version(pushed_base, tmp_path):
+    base = tmp_path / "mer"
+    shutil.copytree(pushed_base / "mer" / "1", base / "1")
+    shutil.copytree(pushed_base / "mer" / "1", base / "2")
+    _corrupt_version(base, 3)
+    config = ServedModelConfig(name="mer", base_path=str(base), num_versions=2)
+    with RestServer(models=[config], port=0, poll_seconds=0) as srv:
+        assert srv.managers["mer"].served_versions() == [1, 2]
+
+
+def test_missing_base_path_fails_before_loading(tmp_path, monkeypatch):
+    from mer_tfx.serve.versions import ModelManager
+
+    monkeypatch.setattr(ModelManager, "start", lambda self: pytest.fail("a model was loaded"))
+    srv = RestServer(
+        models=[ServedModelConfig(name="mer", base_path=str(tmp_path / "nope"))], port=0
+    )
+    with pytest.raises(ParameterError, match="does not exist"):
+        srv.bind()
+
+
+def test_port_in_use_fails_before_loading(pushed_base, monkeypatch):
+    import socket
+
+    from mer_tfx.serve.versions import ModelManager
+
+    monkeypatch.setattr(ModelManager, "start", lambda self: pytest.fail("a model was loaded"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        srv = RestServer(
+            models=[ServedModelConfig(name="mer", base_path=str(pushed_base / "mer"))], port=port
+        )
+        with pytest.raises(ParameterError, match=f"Cannot listen on 127.0.0.1:{port}"):
+            srv.bind()
+
+
+# --- The connection edge: read deadline, idle timeout, connection cap, draining ---
+
+
+def _edge_server(pushed_base, **kwargs):
+    return RestServer(
+        models=[ServedModelConfig(name="mer", base_path=str(pushed_base / "mer"))],
+        port=0,
+        poll_seconds=0,
+        **kwargs,
+    )
+
+
+def _connect(url, timeout=30):
+    import socket
+
+    parts = urlparse(url)
+    return socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+
+
+def test_a_stalling_client_is_closed_at_the_read_deadline(pushed_base):
+    body = json.dumps({"instances": [clip(1.0).tolist()]}).encode()
+    with _edge_server(pushed_base, read_deadline_seconds=2, idle_timeout_seconds=1.5) as srv:
+        sock = _connect(srv.url)
+        sock.settimeout(0.5)
+        ended = []
+
+        def stall():
+            # Headers, then one body byte every 0.5 s: never idle for 1.5 s, never done.
+            started = time.monotonic()
+            sock.sendall(
+                b"POST /v1/models/mer:predict HTTP/1.1\r\nHost: x\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            )
+            answer = b""
+            try:
+                for byte in body[:60]:  # 30 s of stalling at most
+                    sock.sendall(bytes([byte]))
+                    try:
+                        answer = sock.recv(65536)
+                        break  # answered or closed (b"")
+                    except TimeoutError:
+                        pass
+            except OSError:  # reset by the server
+                pass
+            ended.append((time.monotonic() - started, answer))
+
+        staller = threading.Thread(target=stall)
+        staller.start()
+        time.sleep(0.3)
+        valid_predict(srv.url)  # another client is answered meanwhile
+        staller.join(timeout=60)
+        sock.close()
+        ((seconds, answer),) = ended
+        assert seconds < 2 + 2, seconds
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        valid_predict(srv.url)
+
+
+def test_an_idle_connection_is_closed_after_the_idle_timeout(pushed_base):
+    with _edge_server(pushed_base, idle_timeout_seconds=1) as srv:
+        with _connect(srv.url) as sock:
+            started = time.monotonic()
+            assert sock.recv(1) == b""  # end of file: the server closed it
+            assert time.monotonic() - started < 1 + 2
+
+
+def test_hundred_idle_connections_do_not_block_requests(pushed_base):
+    with _edge_server(pushed_base, max_connections=128) as srv:
+        idle = [_connect(srv.url) for _ in range(100)]
+        try:
+            for _ in range(3):
+                valid_predict(srv.url)
+            assert request(srv.url, "GET", "/v1/models/mer")[0] == 200
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_above_the_connection_cap_a_new_connection_gets_503(pushed_base):
+    with _edge_server(pushed_base, max_connections=2) as srv:
+        idle = [_connect(srv.url) for _ in range(2)]
+        try:
+            time.sleep(0.2)  # both accepted
+            status, answer = request(srv.url, "GET", "/v1/models/mer")
+            assert status == 503 and "max-connections" in answer["error"], answer
+        finally:
+            for sock in idle:
+                sock.close()
+        deadline = time.monotonic() + 10
+        while request(srv.url, "GET", "/v1/models/mer")[0] != 200:
+            assert time.monotonic() < deadline, "the closed connections were not released"
+            time.sleep(0.1)
+        valid_predict(srv.url)
+
+
+def test_shutdown_finishes_the_request_in_flight(pushed_base):
+    body = json.dumps({"instances": [clip(1.0).tolist()]}).encode()
+    srv = _edge_server(pushed_base).start()
+    idle = _connect(srv.url)
+    sock = _connect(srv.url)
+    try:
+        sock.sendall(
+            b"POST /v1/models/mer:predict HTTP/1.1\r\nHost: x\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:1000]
+        )
+        time.sleep(0.3)  # the request is being read
+        result = []
+        stopper = threading.Thread(target=lambda: result.append(srv.shutdown(grace_seconds=20)))
+        stopper.start()
+        time.sleep(0.5)
+        assert idle.recv(1) == b""  # the idle connection is closed at once
+        sock.sendall(body[1000:])
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        stopper.join(timeout=30)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+        assert b"Connection: close" in answer
+        assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["predictions"]
+        assert result == [True]
+    finally:
+        idle.close()
+        sock.close()
+        srv.shutdown()

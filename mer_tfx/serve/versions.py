@@ -5,11 +5,16 @@ version folders under its base path: it loads new versions on a poller thread
 while the current ones keep serving, switches atomically once they are loaded,
 unloads versions the policy no longer wants, and reports TF Serving's
 `ModelVersionStatus` states (LOADING, AVAILABLE, END with the load error).
+
+Under the `latest` policy it serves the newest N versions that load: a version that
+fails is reported and skipped for the next one down (TF Serving would serve nothing).
+A failed version is retried while its folder's contents change.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -45,8 +50,8 @@ class ModelManager:
         self._servables: Dict[int, Servable] = {}
         # version -> (state, error_code, error_message), TF Serving's ModelVersionStatus.
         self._states: Dict[int, Tuple[str, str, str]] = {}
-        # version -> ((mtime_ns, size) of its saved_model.pb, failed attempts).
-        self._failures: Dict[int, Tuple[Tuple[int, int], int]] = {}
+        # version -> (fingerprint of its folder's files, failed attempts).
+        self._failures: Dict[int, Tuple[tuple, int]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = False  # the first scan loads at once; later ones let files settle
@@ -59,19 +64,26 @@ class ModelManager:
         """Scans the base path once: loads wanted versions, unloads unwanted ones."""
         with self._refresh_lock:
             available = list_versions(self.config.base_path)
-            wanted = self.config.desired_versions(available)
             loaded = dict(self._servables)
-            for version in wanted:
-                if version in loaded:
-                    continue
-                servable = self._try_load(version)
-                if servable is not None:
-                    loaded[version] = servable
-            # Unload what the policy no longer wants, but never drop the last served
-            # version while no wanted version could be loaded.
-            keep = {v: s for v, s in loaded.items() if v in wanted}
-            if not keep and loaded and any(v in available for v in loaded):
-                keep = {max(loaded): loaded[max(loaded)]}
+            keep: Dict[int, Servable] = {}
+            if self.config.version_policy == "latest":
+                # The newest N versions that load: a broken push does not take the
+                # model down while an older version on disk still loads.
+                for version in reversed(available):
+                    if len(keep) == self.config.num_versions:
+                        break
+                    servable = loaded.get(version) or self._try_load(version)
+                    if servable is not None:
+                        keep[version] = servable
+            else:
+                for version in self.config.desired_versions(available):
+                    servable = loaded.get(version) or self._try_load(version)
+                    if servable is not None:
+                        keep[version] = servable
+                # Never drop the last served version while no wanted version could be loaded.
+                still_there = [v for v in loaded if v in available]
+                if not keep and still_there:
+                    keep = {max(still_there): loaded[max(still_there)]}
             with self._lock:
                 for version in set(self._servables) - set(keep):
                     self._states[version] = ("END", "OK", "")
@@ -84,7 +96,7 @@ class ModelManager:
         path = Path(self.config.base_path) / str(version)
         # saved_model.pb is the completion marker (the TFX Pusher copies it last, as TF
         # Serving expects). Wait until it has not changed for a moment, so a file still
-        # being written is not read; a failed load is retried while the file changes.
+        # being written is not read; a failed load is retried while the folder's files change.
         try:
             stat = next(
                 (path / name).stat() for name in SAVED_MODEL_FILES if (path / name).exists()
@@ -93,9 +105,11 @@ class ModelManager:
             return None
         if self._started and time.time() - stat.st_mtime < self._SETTLE_SECONDS:
             return None
-        mtime = (stat.st_mtime_ns, stat.st_size)
-        last_mtime, attempts = self._failures.get(version, (None, 0))
-        if last_mtime == mtime and attempts >= self._MAX_LOAD_ATTEMPTS:
+        fingerprint = _fingerprint(path)
+        if fingerprint is None:  # the folder vanished while being looked at
+            return None
+        last_fingerprint, attempts = self._failures.get(version, (None, 0))
+        if last_fingerprint == fingerprint and attempts >= self._MAX_LOAD_ATTEMPTS:
             return None
         with self._lock:
             self._states[version] = ("LOADING", "OK", "")
@@ -103,8 +117,8 @@ class ModelManager:
         try:
             servable = Servable(path=path, version=version)
         except Exception as error:  # a broken or half-written SavedModel must not stop the poller
-            attempts = attempts + 1 if last_mtime == mtime else 1
-            self._failures[version] = (mtime, attempts)
+            attempts = attempts + 1 if last_fingerprint == fingerprint else 1
+            self._failures[version] = (fingerprint, attempts)
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             message = f"Failed to load version {version} of model {self.name}: {reason}"
             with self._lock:
@@ -147,6 +161,11 @@ class ModelManager:
     def served_versions(self) -> List[int]:
         with self._lock:
             return sorted(self._servables)
+
+    def failed_versions(self) -> Dict[int, str]:
+        """{version: load error} of the versions whose last load failed."""
+        with self._lock:
+            return {v: message for v, (_, code, message) in self._states.items() if code != "OK"}
 
     def servable(self, *, version: int | None = None, label: str | None = None) -> Servable:
         """The servable for a request: latest served version, a given version or a label.
@@ -194,3 +213,26 @@ class ModelManager:
                 for v, (state, code, message) in sorted(states.items(), reverse=True)
             ]
         }
+
+
+def _fingerprint(path: Path) -> tuple | None:
+    """(relative path, mtime_ns, size) of every file under a version folder, or None.
+
+    A failed load is retried when this changes: a version repaired in place, or a
+    folder removed and pushed again, is loaded again.
+    """
+    entries = []
+    try:
+        for root, _, files in os.walk(path):
+            for name in files:
+                stat = os.stat(os.path.join(root, name))
+                entries.append(
+                    (
+                        os.path.relpath(os.path.join(root, name), path),
+                        stat.st_mtime_ns,
+                        stat.st_size,
+                    )
+                )
+    except OSError:
+        return None
+    return tuple(sorted(entries)) if entries else None
