@@ -109,6 +109,18 @@ class FeatureConfig:
 # What a head may do to each segment embedding before its recurrent layer
 # (`ModelConfig.head_pool`, `SequenceHead(pool=...)`).
 HEAD_POOLS = ("none", "mean", "meanstd")
+# The stage-2 heads by name, as `ModelConfig.rnn_type` and `.bidirectional` (`mer
+# experiment --heads`); named here, where parsing the command's arguments reads them
+# without importing the experiment (and TensorFlow).
+HEADS = {
+    "bilstm": ("lstm", True),
+    "lstm": ("lstm", False),
+    "gru": ("gru", False),
+    "bigru": ("gru", True),
+}
+# The models the experiment compares (`mer experiment --variants`): the paper's, its
+# masking ablations, the jointly trained baseline and the logistic-regression floor.
+VARIANTS = ("mask-mean", "mask-zero", "no-mask", "baseline", "logreg")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,16 +18,10 @@ from mer_tfx.errors import ParameterError
 from mer_tfx.experiment import report as report_lib
 from mer_tfx.experiment.features_cache import cache_name
 from mer_tfx.experiment.folds import FoldSplit, fold_seed
+from mer_tfx.presets import HEADS, VARIANTS  # noqa: F401 (exported: mer_tfx.experiment)
 
-VARIANTS = ("mask-mean", "mask-zero", "no-mask", "baseline", "logreg")
 # Variants with no stage-2 head to choose: the one "head" their rows name.
 SINGLE_HEAD = {"baseline": "bilstm", "logreg": "linear"}
-HEADS = {  # name -> (rnn_type, bidirectional)
-    "bilstm": ("lstm", True),
-    "lstm": ("lstm", False),
-    "gru": ("gru", False),
-    "bigru": ("gru", True),
-}
 
 
 def parse_head(spec: str) -> Dict[str, object]:
