@@ -8,7 +8,12 @@ import signal
 
 from mer_tfx import console
 from mer_tfx.contract import MODEL_NAME
-from mer_tfx.serve.rest_server import DEFAULT_MAX_REQUEST_BYTES
+from mer_tfx.serve.rest_server import (
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_READ_DEADLINE_SECONDS,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +51,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workers", type=int, default=2, help="predictions run at once (default: 2)"
+    )
+    parser.add_argument(
+        "--read-deadline-seconds",
+        type=float,
+        default=DEFAULT_READ_DEADLINE_SECONDS,
+        help="a request must arrive whole (line, headers, body) within N s of its first byte, "
+        f"else 408 and the connection is closed (default: {DEFAULT_READ_DEADLINE_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--idle-timeout-seconds",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT_SECONDS,
+        help="close a connection that sends nothing for N s, between keep-alive requests "
+        f"or within one (default: {DEFAULT_IDLE_TIMEOUT_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="connections open at once (a thread each); one more gets 503 and is closed "
+        f"(default: {DEFAULT_MAX_CONNECTIONS})",
     )
     parser.add_argument("--quiet", action="store_true", help="do not log one line per request")
     parser.add_argument("--verbose", action="store_true",
@@ -86,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
         poll_seconds=args.poll_seconds,
         max_request_bytes=args.max_request_bytes,
         workers=args.workers,
+        read_deadline_seconds=args.read_deadline_seconds,
+        idle_timeout_seconds=args.idle_timeout_seconds,
+        max_connections=args.max_connections,
     ).bind()
     try:  # SIGTERM (docker stop, systemd) stops as cleanly as Ctrl-C, even when the
         # parent started us with SIGINT ignored (a background job of a script).
@@ -100,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
         versions = manager.served_versions()
         state = f"versions {versions}" if versions else "no version yet (waiting for a push)"
         print(f"model {name!r} from {manager.config.base_path}: {state}", file=out)
+        for version, error in sorted(manager.failed_versions().items(), reverse=True):
+            print(f"  version {version} not served: {error}", file=out)
         print(f"  status:   GET  {server.url}/v1/models/{name}", file=out)
         print(f"  metadata: GET  {server.url}/v1/models/{name}/metadata", file=out)
         print(f"  predict:  POST {server.url}/v1/models/{name}:predict", file=out)
@@ -109,8 +140,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        console.say("mer serve: stopping")
+        console.say("mer serve: stopping (the requests in flight finish first)")
     finally:
-        server.shutdown()
+        if not server.shutdown():
+            console.say("mer serve: some requests in flight did not finish in time")
         logging.getLogger("mer_tfx.serve").removeHandler(requests)
     return 0
