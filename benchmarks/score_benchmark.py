@@ -4,8 +4,8 @@ Both commands run as they would for a user, each in a fresh process, on the same
 clips and the same pushed model, and are timed from start to exit (TensorFlow's
 import and the model load included: that is what a user waits for):
 
-- `mer predict <clips> --model-dir M --json`: one process, one clip at a time;
-- `mer score <manifest of the clips> --model-dir M --out scores.parquet`: the
+- `mer predict <clips> --model-base-path M --json`: one process, one clip at a time;
+- `mer score <manifest of the clips> --model-base-path M --output scores.parquet`: the
   multi-process DirectRunner, one worker per core (override with --beam-arg).
 
 It prints songs per second of each, their ratio, and checks that both give the
@@ -113,12 +113,12 @@ def main(argv=None) -> int:
         label = f" (run {repeat + 1} of {args.repeats})" if args.repeats > 1 else ""
         print(f"mer predict: {len(clips)} clips, one process{label} ...", file=sys.stderr)
         seconds, predict_out = timed(
-            [*mer, "predict", *map(str, clips), "--model-dir", model_dir, "--json"], env
+            [*mer, "predict", *map(str, clips), "--model-base-path", model_dir, "--json"], env
         )
         predict_times.append(seconds)
         print(f"mer predict: 1 clip (the fixed part){label} ...", file=sys.stderr)
         one_clip_times.append(
-            timed([*mer, "predict", str(clips[0]), "--model-dir", model_dir, "--json"], env)[0]
+            timed([*mer, "predict", str(clips[0]), "--model-base-path", model_dir, "--json"], env)[0]
         )
         predicted = {
             r["file"]: r.get("quadrant") for r in json.loads(predict_out) if "quadrant" in r
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
             out = workdir / f"scores-{repeat}-{number}.parquet"
             print(f"mer score: {len(clips)} clips, {name}{label} ...", file=sys.stderr)
             seconds, _ = timed(
-                [*mer, "score", str(manifest), "--model-dir", model_dir, "--out", str(out)]
+                [*mer, "score", str(manifest), "--model-base-path", model_dir, "--output", str(out)]
                 + [f"--beam-arg={arg}" for arg in beam_args],
                 env,
             )

@@ -1,14 +1,18 @@
 """The `mer` command. Each subcommand lives in `mer_tfx/commands/<name>.py` and
 defines `add_arguments(parser)` and `run(args) -> int`; it is imported only when
 used, so `mer --help` stays fast and a broken optional dependency of one
-subcommand never breaks the others.
+subcommand never breaks the others. A command module imports nothing heavy at
+import time: its arguments are parsed, and `--help` or an argument error printed,
+before its `run` imports TensorFlow.
 
-The commands that load TensorFlow (`pipeline`, `experiment`, `predict`, `serve`)
-print only the project's own lines: before their module is imported, file
-descriptors 1 and 2 are pointed at a log file (`mer_tfx.console.libraries_to_log`),
-so that TensorFlow's C++ start-up lines, absl, Beam, setuptools and warnings go
-there; `--verbose` shows them live as well. An error reaches the console as one
-line naming the log, which holds the traceback.
+The commands that load TensorFlow (`pipeline`, `experiment`, `predict`, `serve`,
+`score`) print only the project's own lines: before `run`, file descriptors 1 and 2
+are pointed at a log file (`mer_tfx.console.libraries_to_log`), so that
+TensorFlow's C++ start-up lines, absl, Beam, setuptools and warnings go there;
+`--verbose` shows them live as well. The log is `--log FILE`, else
+`mer-<command>.log` in the command's output folder: `--output`, else $MER_OUTPUT,
+else `./outputs` in the current folder. An error reaches the console as one line
+naming the log, which holds the traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import traceback
 from pathlib import Path
 from typing import List, Optional
 
-from mer_tfx import console
+from mer_tfx import __version__, console
 from mer_tfx.errors import MerTfxError
 
 
@@ -34,32 +38,36 @@ class Command:
     Attributes:
         module: the module defining `add_arguments(parser)` and `run(args)`.
         help: the one-line help.
-        log_folder_option: the option naming the folder the log goes into (the
-            command's output folder); None: the default output folder.
-        option_names_a_file: the option names an output file; the log goes beside it.
+        output: the attribute of the parsed arguments naming the command's output
+            folder, where the log goes; None: the default output folder.
+        output_is_file: that attribute names an output file; the log goes beside it.
         quiet: whether the libraries' output goes to a log file.
+        client_option: the attribute of the parsed arguments that, when set, makes the
+            command a client of a server (`mer predict --url`): TensorFlow is not
+            loaded, and no log is written unless `--log` asks for one.
     """
 
     module: str
     help: str
-    log_folder_option: str | None = None
-    option_names_a_file: bool = False
+    output: str | None = None
+    output_is_file: bool = False
     quiet: bool = True
+    client_option: str | None = None
 
 
 COMMANDS = {
     "pipeline": Command("mer_tfx.commands.pipeline",
-                        "run the TFX pipeline end to end (default: synthetic data)", "--output"),
+                        "run the TFX pipeline end to end (default: synthetic data)", "output"),
     "synth": Command("mer_tfx.commands.synth",
                      "write the synthetic demo dataset in 4Q's layout", quiet=False),
     "serve": Command("mer_tfx.commands.serve", "serve pushed models over TF Serving's REST API"),
     "predict": Command("mer_tfx.commands.predict",
-                       "predict valence/arousal/quadrant for audio files"),
+                       "predict valence/arousal/quadrant for audio files", client_option="url"),
     "score": Command("mer_tfx.commands.score",
                      "score a catalog of songs with a pushed model (Beam; Parquet or CSV)",
-                     "--out", option_names_a_file=True),
+                     "output", output_is_file=True),
     "experiment": Command("mer_tfx.commands.experiment",
-                          "run the paper's cross-validation protocol", "--out"),
+                          "run the paper's cross-validation protocol", "output"),
 }
 
 
@@ -68,39 +76,58 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mer",
         description="Music emotion recognition: segment-level two-stage learning (He & Ferguson).",
     )
+    parser.add_argument("--version", action="version", version=f"mer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in COMMANDS.items():
         sub.add_parser(name, help=command.help, add_help=False)
     return parser
 
 
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of `mer <name>`: the command's own arguments, and `--log` where it
+    writes one. Imports the command's module, which imports nothing heavy."""
+    command = COMMANDS[name]
+    module = importlib.import_module(command.module)
+    parser = argparse.ArgumentParser(prog=f"mer {name}", description=command.help)
+    module.add_arguments(parser)
+    if command.quiet:
+        folder = "beside --output" if command.output_is_file else (
+            "in the --output folder" if command.output else "in $MER_OUTPUT, else ./outputs")
+        client = f"; none with --{command.client_option}" if command.client_option else ""
+        parser.add_argument("--log", metavar="FILE",
+                            help=f"the file that receives what the libraries print (default: "
+                            f"mer-{name}.log {folder}{client})")
+    return parser
+
+
 def default_output() -> Path:
-    """The output folder when none is given: $MER_OUTPUT, else <repo>/outputs."""
+    """The output folder when none is given: $MER_OUTPUT, else ./outputs (of the
+    current folder, never beside the installed package)."""
     from pipeline import configs  # constants only: nothing heavy is imported
 
-    return Path(os.environ.get(configs.ENV_OUTPUT) or configs.DEFAULT_OUTPUT)
+    return Path(os.environ.get(configs.ENV_OUTPUT) or configs.DEFAULT_OUTPUT).expanduser()
 
 
-def log_file(name: str, rest: List[str]) -> Path | None:
-    """Where `mer <name> <rest>` writes the libraries' output; None: to the terminal.
+def log_file(name: str, args: argparse.Namespace) -> Path | None:
+    """Where `mer <name>` with the parsed `args` writes the libraries' output; None: to
+    the terminal.
 
-    The log is `<output folder>/mer-<name>.log`, the output folder read from the
-    command's own option before its module (and TensorFlow) is imported. None when
-    the caller rebound `sys.stdout`/`sys.stderr` (a test capturing them, an embedding
-    program): then everything goes there, as the caller asked.
+    `--log`, else `mer-<name>.log` in the command's output folder. None for a command
+    that loads no TensorFlow (`mer synth`, `mer predict --url` without `--log`), and
+    when the caller rebound `sys.stdout`/`sys.stderr` (a test capturing them, an
+    embedding program): then everything goes there, as the caller asked.
     """
     command = COMMANDS[name]
-    if not command.quiet or {"-h", "--help"} & set(rest) or not console.std_is_fds():
+    if not command.quiet or not console.std_is_fds():
         return None
-    folder = None
-    if command.log_folder_option:
-        pre = argparse.ArgumentParser(add_help=False)
-        pre.add_argument(command.log_folder_option, dest="folder")
-        known, _ = pre.parse_known_args(rest)
-        folder = known.folder
-        if folder and command.option_names_a_file:
-            folder = Path(folder).parent
-    return Path(folder or default_output()).expanduser() / f"mer-{name}.log"
+    if getattr(args, "log", None):
+        return Path(args.log).expanduser().absolute()
+    if command.client_option and getattr(args, command.client_option, None):
+        return None
+    folder = getattr(args, command.output) if command.output else None
+    if folder and command.output_is_file:
+        folder = Path(folder).expanduser().parent
+    return (Path(folder).expanduser() if folder else default_output()).absolute() / f"mer-{name}.log"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -111,24 +138,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     parser = build_parser()
     if not argv or argv[0] not in COMMANDS:
-        parser.parse_args(argv or ["--help"])
+        parser.parse_args(argv or ["--help"])  # --help, --version or an error: exits
         return 2
     name, rest = argv[0], argv[1:]
-    log = log_file(name, rest)
-    redirect = (console.libraries_to_log(log, echo="--verbose" in rest) if log
+    args = command_parser(name).parse_args(rest)  # --help and argument errors exit here
+    log = log_file(name, args)
+    redirect = (console.libraries_to_log(log, echo=getattr(args, "verbose", False)) if log
                 else contextlib.nullcontext())
     with redirect:
-        return _run(name, rest, log)
+        return _run(name, args, log)
 
 
-def _run(name: str, rest: List[str], log: Path | None) -> int:
-    """Imports, parses and runs one command; errors become one console line."""
+def _run(name: str, args: argparse.Namespace, log: Path | None) -> int:
+    """Runs one command; errors become one console line."""
     try:
         module = importlib.import_module(COMMANDS[name].module)
-        sub_parser = argparse.ArgumentParser(prog=f"mer {name}", description=COMMANDS[name].help)
-        module.add_arguments(sub_parser)
-        with console.terminal_as_std():  # usage, --help and argument errors
-            args = sub_parser.parse_args(rest)
         with console.ProjectWarnings(name).attached():
             return int(module.run(args) or 0)
     except MerTfxError as error:

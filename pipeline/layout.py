@@ -40,7 +40,8 @@ class Layout:
 
     @classmethod
     def at(cls, output: str | os.PathLike | None = None, **names: str) -> Layout:
-        """The layout under `output`, else `$MER_OUTPUT`, else `<repo>/outputs`."""
+        """The layout under `output`, else `$MER_OUTPUT`, else `./outputs` (of the current
+        folder)."""
         folder = output or os.environ.get(configs.ENV_OUTPUT) or configs.DEFAULT_OUTPUT
         return cls(output=Path(folder).expanduser().resolve(), **names)
 

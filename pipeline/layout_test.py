@@ -17,14 +17,15 @@ def test_layout_follows_tf_serving_convention(tmp_path):
     assert layout.synthetic_data == tmp_path / "synthetic_data"
 
 
-def test_layout_output_comes_from_argument_then_environment_then_repo(tmp_path, monkeypatch):
+def test_layout_output_comes_from_argument_then_environment_then_cwd(tmp_path, monkeypatch):
     monkeypatch.setenv(configs.ENV_OUTPUT, str(tmp_path / "from-env"))
     assert Layout.at(tmp_path / "given").output == tmp_path / "given"
     layout = Layout.at()
     assert layout.output == tmp_path / "from-env"
     assert (layout.pipeline_name, layout.model_name) == ("mer-tfx", "mer")
     monkeypatch.delenv(configs.ENV_OUTPUT)
-    assert Layout.at().output == configs.REPO_ROOT / "outputs"
+    monkeypatch.chdir(tmp_path)  # where the user is, not beside the installed package
+    assert Layout.at().output == tmp_path / "outputs"
 
 
 def test_prepare_data_checks_a_given_path(tmp_path):

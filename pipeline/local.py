@@ -8,7 +8,7 @@
 Paths (environment variables override them):
 - MER_DATA: the dataset (4Q / PMEmo folder or CSV manifest). Default: the
   synthetic 4Q dataset in <output>/synthetic_data (written on first use).
-- MER_OUTPUT: the output folder. Default: <repo>/outputs. Artifacts go to
+- MER_OUTPUT: the output folder. Default: ./outputs (of the current folder). Artifacts go to
   <output>/tfx/mer-tfx/, MLMD to <output>/tfx/metadata.sqlite, blessed models to
   <output>/serving_model/mer/<version>/ (see pipeline/layout.py).
 - MER_PRESET: preset name. Default: small.

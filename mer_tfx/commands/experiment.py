@@ -1,6 +1,6 @@
 """`mer experiment`: the paper's cross-validation protocol as one command.
 
-    mer experiment DATA --out DIR [--durations 3 5 10] [--folds 10] [--rounds 5]
+    mer experiment DATA --output DIR [--durations 3 5 10] [--folds 10] [--rounds 5]
         [--variants mask-mean no-mask baseline] [--heads bilstm] [--paper-size]
         [--max-ae-epochs N] [--max-head-epochs N] [--seed 0] [--limit-songs N] [--jobs N]
 
@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import argparse
 
-from mer_tfx import console
-from mer_tfx.experiment.protocol import HEADS, TARGETS, VARIANTS
+from mer_tfx import console, contract, presets
+from mer_tfx.commands.options import add_old_names
+
+# The choices of --targets, --variants and --heads, read without importing the
+# experiment (and TensorFlow), so that --help and argument errors come at once.
+TARGETS = tuple(contract.TARGETS)
+VARIANTS = presets.VARIANTS
+HEADS = presets.HEADS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="dataset folder (PMEmo or 4Q layout) or manifest CSV")
-    parser.add_argument("--out", required=True, help="output folder")
+    add_old_names(parser, parser.add_argument("--output", required=True, metavar="DIR",
+                                              help="output folder"), "--out")
     parser.add_argument("--durations", type=float, nargs="+", default=None, metavar="SECONDS",
                         help="segment durations (default: all of the dataset's: 4Q 3 5 10, "
                              "PMEmo 1 3 5 10)")
@@ -66,18 +73,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=True,
                         help="build the models under mixed_float16 when a GPU is visible "
                              "(default; ignored on CPUs); --no-mixed-precision for float32")
-    parser.add_argument("--cache-dir", default=None, help="feature cache (default: OUT/cache)")
+    parser.add_argument("--cache-dir", default=None, help="feature cache (default: OUTPUT/cache)")
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                         help="train N folds at once in N worker processes, each with "
                              "cpu_count/N threads (default 1; 2 on a 2-core CPU finishes "
                              "sooner, see docs/experiment.md)")
     parser.add_argument("--no-resume", action="store_true",
-                        help="start over instead of reusing finished rows in OUT/results.csv")
+                        help="start over instead of reusing finished rows in OUTPUT/results.csv")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--verbose", action="store_true",
                         help="also show what TensorFlow prints (always in the log file "
-                        "OUT/mer-experiment.log)")
+                        "OUTPUT/mer-experiment.log)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from mer_tfx.experiment.protocol import estimate_seconds, run_experiment
 
     result = run_experiment(
-        args.data, out_dir=args.out, durations=args.durations, small=not args.paper_size,
+        args.data, out_dir=args.output, durations=args.durations, small=not args.paper_size,
         folds=args.folds, rounds=args.rounds, targets=args.targets, variants=args.variants,
         heads=args.heads, seed=args.seed, max_ae_epochs=args.max_ae_epochs,
         max_head_epochs=args.max_head_epochs, limit_songs=args.limit_songs,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
 from mer_tfx import console
+from mer_tfx.commands import options
 from mer_tfx.errors import ParameterError
 from pipeline import configs, data_validation
 from pipeline.layout import Layout, prepare_data
@@ -407,9 +408,10 @@ def print_report(report: PipelineReport, *, layout: Layout) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="dataset folder (4Q or PMEmo layout) or CSV manifest; "
                         "default: $MER_DATA, else the synthetic 4Q dataset written to the output folder")
-    parser.add_argument("--output", help="output folder (default: $MER_OUTPUT or <repo>/outputs)")
-    parser.add_argument("--preset", default=configs.DEFAULT_PRESET,
-                        help=f"preset name (default: {configs.DEFAULT_PRESET})")
+    parser.add_argument("--output", metavar="DIR",
+                        help="output folder (default: $MER_OUTPUT, else ./outputs)")
+    parser.add_argument("--preset", default=configs.DEFAULT_PRESET, type=options.preset,
+                        help=f"preset name or JSON (default: {configs.DEFAULT_PRESET})")
     parser.add_argument("--pipeline-name", default=configs.PIPELINE_NAME,
                         help=f"TFX pipeline name (default: {configs.PIPELINE_NAME})")
     parser.add_argument("--model-name", default=configs.MODEL_NAME,
@@ -420,8 +422,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lowest accuracy (valence and arousal) that blesses (default: 0.6)")
     parser.add_argument("--f1-threshold", type=float,
                         help="lowest F1 score (valence and arousal) that blesses (default: 0.6)")
-    parser.add_argument("--ae-epochs", type=int, help="override the autoencoder's max epochs")
-    parser.add_argument("--head-epochs", type=int, help="override the heads' max epochs")
+    options.add_old_names(parser, parser.add_argument(
+        "--max-ae-epochs", type=int, metavar="N",
+        help="cap on autoencoder epochs (default: the preset's)"), "--ae-epochs")
+    options.add_old_names(parser, parser.add_argument(
+        "--max-head-epochs", type=int, metavar="N",
+        help="cap on head epochs (default: the preset's)"), "--head-epochs")
     parser.add_argument("--seed", type=int, default=0, help="training and synthetic-data seed")
     parser.add_argument("--unlabeled-data", metavar="DIR", default=None,
                         help="a folder of audio without labels that stage 1 (the autoencoder) "
@@ -481,7 +487,8 @@ def run(args: argparse.Namespace) -> int:
     unlabeled = check_unlabeled_data(args.unlabeled_data, data_root=data_root)
     report = run_pipeline(
         data_root=data_root, layout=layout, preset=args.preset, enable_tuning=args.tune,
-        tuner_trials=args.trials, ae_max_epochs=args.ae_epochs, head_max_epochs=args.head_epochs,
+        tuner_trials=args.trials, ae_max_epochs=args.max_ae_epochs,
+        head_max_epochs=args.max_head_epochs,
         accuracy_threshold=args.accuracy_threshold, f1_threshold=args.f1_threshold, seed=args.seed,
         enable_cache=not args.no_cache, beam_pipeline_args=args.beam_arg, verbose=args.verbose,
         unlabeled_data=unlabeled, normalize_embeddings=args.normalize_embeddings,

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from mer_tfx import console
+from mer_tfx.commands.options import add_old_names
 from mer_tfx.contract import MODEL_NAME
 
 
@@ -17,10 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url", help="TF Serving / `mer serve` REST root, e.g. http://localhost:8501"
     )
-    parser.add_argument(
-        "--model-dir",
+    model_base_path = parser.add_argument(
+        "--model-base-path",
+        dest="model_dir",
+        metavar="PATH",
         help="without --url: a pushed model (Pusher base, model base path or version folder)",
     )
+    add_old_names(parser, model_base_path, "--model-dir")
     parser.add_argument(
         "--model-name", default=MODEL_NAME, help=f"served model name (default: {MODEL_NAME})"
     )
@@ -33,8 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--verbose", action="store_true",
-                        help="also show what TensorFlow prints (always in the log file "
-                        "<output folder>/mer-predict.log)")
+                        help="also show what TensorFlow prints (always in the log too: see --log)")
     add_timeline_arguments(parser)
     parser.add_argument(
         "--plot",

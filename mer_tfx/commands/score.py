@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from mer_tfx.commands.options import add_old_names
 from mer_tfx.commands.predict import add_timeline_arguments
 
 
@@ -13,17 +14,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a folder of audio files (any depth), a CSV manifest with a 'path' column, "
         "or a text file of paths",
     )
-    parser.add_argument(
-        "--model-dir",
+    model_base_path = parser.add_argument(
+        "--model-base-path",
+        dest="model_dir",
+        metavar="PATH",
         required=True,
         help="the pushed model (Pusher base, model base path or version folder)",
     )
-    parser.add_argument(
-        "--out",
+    add_old_names(parser, model_base_path, "--model-dir")
+    output = parser.add_argument(
+        "--output",
         required=True,
+        metavar="FILE",
         help="scores file, .parquet or .csv; a rerun adds only the songs not yet in it "
-        "(unreadable songs: <out>.skipped.csv)",
+        "(unreadable songs: <output>.skipped.csv)",
     )
+    add_old_names(parser, output, "--out")
     add_timeline_arguments(parser)
     parser.add_argument(
         "--batch-size", type=int, default=8, help="songs per model call (default: 8)"
@@ -39,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verbose",
         action="store_true",
-        help="also show what TensorFlow and Beam print (always in the log beside --out)",
+        help="also show what TensorFlow and Beam print (always in the log beside --output)",
     )
 
 
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     report = score_catalog(
         args.source,
         model_dir=args.model_dir,
-        out=args.out,
+        out=args.output,
         timeline=timeline,
         beam_args=args.beam_arg,
         batch_size=args.batch_size,

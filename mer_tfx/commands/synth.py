@@ -1,6 +1,6 @@
 """`mer synth`: writes the deterministic synthetic demo dataset in 4Q's layout.
 
-    mer synth OUT_DIR [--clips-per-quadrant N] [--seconds S] [--seed S]
+    mer synth [OUT_DIR] [--clips-per-quadrant N] [--seconds S] [--seed S]
         [--sample-rate HZ] [--short-clips N] [--corrupt-files N]
 
 Prints where the dataset went, the song counts per quadrant and the deliberate
@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "out_dir",
         metavar="OUT_DIR",
-        help="folder to write (empty, or a previous synthetic dataset)",
+        nargs="?",
+        help="folder to write (empty, or a previous synthetic dataset); default: "
+        "synthetic_data in $MER_OUTPUT, else in ./outputs (where `mer pipeline` looks)",
     )
     parser.add_argument(
         "--clips-per-quadrant",
@@ -58,10 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mer_tfx.datasets import read_dataset
     from mer_tfx.synthetic import SHORT_CLIP_FRACTION, make_synthetic_4q
+    from pipeline.layout import Layout
 
     start = time.perf_counter()
     out = make_synthetic_4q(
-        args.out_dir,
+        args.out_dir or Layout.at().synthetic_data,
         clips_per_quadrant=args.clips_per_quadrant,
         seconds=args.seconds,
         sample_rate=args.sample_rate,
