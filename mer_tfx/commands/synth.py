@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="OUT_DIR",
         nargs="?",
         help="folder to write (empty, or a previous synthetic dataset); default: "
-        "synthetic_data in $MER_OUTPUT, else in ./outputs (where `mer pipeline` looks)",
+        "synthetic_data in $MER_OUTPUT, else in ./outputs",
     )
     parser.add_argument(
         "--clips-per-quadrant",
