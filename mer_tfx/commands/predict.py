@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model-base-path",
         dest="model_dir",
         metavar="PATH",
-        help="without --url: a pushed model (Pusher base, model base path or version folder)",
+        help="without --url: a pushed model (Pusher base, model base path or version folder); "
+        "default: the model shipped in the package",
     )
     add_old_names(parser, model_base_path, "--model-dir")
     parser.add_argument(
@@ -66,22 +67,22 @@ def _plot_path(plot: str, song: str, many: bool) -> Path:
 
 
 def _open_model(args: argparse.Namespace):
-    """A `RestModel` when --url is given, else the pushed model in --model-dir, in process."""
-    from mer_tfx.errors import ParameterError
-
+    """A `RestModel` when --url is given, else the pushed model in --model-base-path, in process,
+    else the model shipped in the package (said in one line)."""
     if args.url:
         from mer_tfx.serve.client import RestModel
 
         return RestModel(
             url=args.url, model_name=args.model_name, version=args.version, payload=args.payload
         )
-    if args.model_dir is None:
-        raise ParameterError(
-            "Pass --url (a running server) or --model-dir (a pushed model). Received: neither"
-        )
+    from mer_tfx import pretrained
     from mer_tfx.serve.local_model import LocalModel
 
-    return LocalModel(model_dir=args.model_dir)
+    model_dir = args.model_dir
+    if model_dir is None:
+        model_dir = pretrained.latest_version_dir()
+        console.say(f"mer predict: {pretrained.notice()}")
+    return LocalModel(model_dir=model_dir)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model-base-path",
         dest="model_dir",
         metavar="PATH",
-        required=True,
-        help="the pushed model (Pusher base, model base path or version folder)",
+        help="the pushed model (Pusher base, model base path or version folder); "
+        "default: the model shipped in the package",
     )
     add_old_names(parser, model_base_path, "--model-dir")
     output = parser.add_argument(
@@ -50,8 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mer_tfx import console
+    from mer_tfx import console, pretrained
     from mer_tfx.serve.scoring import TimelineSettings, score_catalog
+
+    model_dir = args.model_dir
+    if model_dir is None:
+        model_dir = pretrained.latest_version_dir()
+        console.say(f"mer score: {pretrained.notice()}")
 
     timeline = (
         TimelineSettings(window_seconds=args.window, hop_seconds=args.hop)
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     )
     report = score_catalog(
         args.source,
-        model_dir=args.model_dir,
+        model_dir=model_dir,
         out=args.output,
         timeline=timeline,
         beam_args=args.beam_arg,

@@ -17,10 +17,11 @@ from mer_tfx.serve.rest_server import (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--model-base-path",
-        help="folder of numeric version folders (<pusher dir>/<name>), or the Pusher's base holding <name>/",
+        help="folder of numeric version folders (<pusher dir>/<name>), or the Pusher's base holding <name>/ "
+        "(default, without --model-config-file: the model shipped in the package)",
     )
     source.add_argument(
         "--model-config-file",
@@ -99,10 +100,17 @@ def _request_lines(*, quiet: bool) -> logging.Handler:
 def run(args: argparse.Namespace) -> int:
     from mer_tfx.serve.rest_server import RestServer, model_configs_from_args
 
+    model_base_path = args.model_base_path
+    if model_base_path is None and args.model_config_file is None:
+        from mer_tfx import pretrained
+
+        pretrained.latest_version_dir()  # a clear error when no model is shipped
+        model_base_path = pretrained.model_base_path()
+        console.say(f"mer serve: {pretrained.notice()}")
     requests = _request_lines(quiet=args.quiet)
     models = model_configs_from_args(
         model_name=args.model_name,
-        model_base_path=args.model_base_path,
+        model_base_path=model_base_path,
         model_config_file=args.model_config_file,
     )
     server = RestServer(
