@@ -8,13 +8,17 @@ Measures, in one run, for one 30 s clip at the model's sample rate:
   includes WAV encoding, base64, HTTP, JSON and the in-graph WAV decode;
 - REST latency with a JSON float body (`serving_default`), the same way;
 - request body sizes of both;
-- throughput with N concurrent clients (keep-alive connections, b64 WAV).
+- throughput with N concurrent clients (keep-alive connections, b64 WAV);
+- the memory one large request costs: the server process's peak RSS growth while it
+  answers a valid JSON-floats body of `--memory-body-mib` MiB (default 60, just under
+  the 64 MiB limit), against a target of at most 1 GiB (local server only).
 
 Usage:
 
     .venv/bin/python benchmarks/serving_benchmark.py                      # untrained "small" model
     .venv/bin/python benchmarks/serving_benchmark.py --model-dir outputs/serving_model
     .venv/bin/python benchmarks/serving_benchmark.py --url http://localhost:8501   # a running server
+    .venv/bin/python benchmarks/serving_benchmark.py --architecture tiny --memory-only
 
 Without --url the server runs in a thread of this process (so client and server
 share this machine's cores, as on a laptop). Without --model-dir the "small"
@@ -70,6 +74,102 @@ def interleaved(fns, repeats, warmup=2):
     return times
 
 
+MEMORY_TARGET_BYTES = 1 << 30  # peak RSS growth for one 60 MiB JSON body; 1.8 GB before
+
+
+def _proc_status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def peak_rss_growth(fn) -> int:
+    """Bytes the process's resident set grew to at its peak while `fn()` ran.
+
+    Linux: resets the kernel's peak (VmHWM) through /proc/self/clear_refs and reads it
+    after; where that is not allowed, samples VmRSS every 2 ms instead (may miss a peak).
+    """
+    import gc
+
+    gc.collect()
+    before = _proc_status_kib("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+        fn()
+        return (_proc_status_kib("VmHWM") - before) * 1024
+    except OSError:
+        pass
+    peak, done = [before], threading.Event()
+
+    def sample():
+        while not done.wait(0.002):
+            peak[0] = max(peak[0], _proc_status_kib("VmRSS"))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        sampler.join()
+    return (max(peak[0], _proc_status_kib("VmRSS")) - before) * 1024
+
+
+def json_floats_body(*, mebibytes: float, sample_rate: int, decimals: int | None) -> bytes:
+    """A valid `serving_default` body of about `mebibytes` MiB: one long clip as JSON floats,
+    written in full (float32 values as Python prints them, ~20 characters) or rounded to
+    `decimals` places (shorter numbers: more samples in the same bytes)."""
+    from mer_tfx.serve.testing import music_like
+
+    def text(seconds, seed=0):
+        clip = music_like(seconds=seconds, sample_rate=sample_rate, seed=seed).astype(np.float64)
+        if decimals is not None:
+            clip = clip.round(decimals)
+        return json.dumps({"instances": [clip.tolist()]}).encode()
+
+    seconds = mebibytes * (1 << 20) / len(text(1.0))
+    return text(seconds, seed=1)
+
+
+def memory_figures(
+    *, url: str, path: str, mebibytes: float, sample_rate: int, decimals: int | None = None
+) -> dict:
+    """The server's (this process's) peak RSS growth answering one large JSON body."""
+    body = json_floats_body(mebibytes=mebibytes, sample_rate=sample_rate, decimals=decimals)
+    parts = urlparse(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
+    # Not warmed first: memory a previous large request left with the allocator would
+    # hide part of the growth.
+    started = time.perf_counter()
+    growth = peak_rss_growth(lambda: post(conn, path, body))
+    seconds = time.perf_counter() - started
+    conn.close()
+    return {
+        "body_bytes": len(body),
+        "decimals": decimals,
+        "samples": body.count(b",") + 1,
+        "peak_rss_growth_bytes": growth,
+        "target_bytes": MEMORY_TARGET_BYTES,
+        "met": growth <= MEMORY_TARGET_BYTES,
+        "seconds": seconds,
+    }
+
+
+def print_memory(figures: dict) -> None:
+    verdict = "met" if figures["met"] else "NOT met"
+    print(
+        f"memory: one {figures['body_bytes'] / (1 << 20):.1f} MiB JSON-floats request "
+        f"({figures['samples']} samples, "
+        f"{'full precision' if figures['decimals'] is None else str(figures['decimals']) + ' decimals'}) grew the "
+        f"server's peak RSS by {figures['peak_rss_growth_bytes'] / (1 << 20):.0f} MiB "
+        f"(target <= {figures['target_bytes'] / (1 << 20):.0f} MiB: {verdict}; "
+        f"answered in {figures['seconds']:.1f} s)"
+    )
+
+
 def post(conn, path, body):
     conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
     response = conn.getresponse()
@@ -111,6 +211,16 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=10, help="requests per client (default 10)")
     parser.add_argument(
         "--workers", type=int, default=2, help="local server's prediction workers (default 2)"
+    )
+    parser.add_argument(
+        "--memory-body-mib",
+        type=float,
+        default=60.0,
+        help="size of the JSON body whose memory cost is measured (default 60; 0 skips; "
+        "local server only)",
+    )
+    parser.add_argument(
+        "--memory-only", action="store_true", help="measure only the memory of one large request"
     )
     parser.add_argument("--output", help="also write the figures as JSON here")
     args = parser.parse_args(argv)
@@ -159,6 +269,24 @@ def main(argv=None) -> int:
         url = server.url
     parts = urlparse(url)
     path = f"/v1/models/{args.model_name}:predict"
+    memory = None
+    if server is not None and args.memory_body_mib > 0:
+        print(f"memory of one {args.memory_body_mib:g} MiB JSON body ...", file=sys.stderr)
+        memory = [
+            memory_figures(
+                url=url, path=path, mebibytes=args.memory_body_mib, sample_rate=rate, decimals=d
+            )
+            for d in (None, 4)
+        ]
+    if args.memory_only:
+        if server is not None:
+            server.shutdown()
+        for figures in memory or []:
+            print_memory(figures)
+        if args.output:
+            Path(args.output).write_text(json.dumps({"memory": memory}, indent=2))
+        workdir.cleanup()
+        return 0 if all(figures["met"] for figures in memory or []) else 1
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
 
     def in_process():
@@ -288,6 +416,9 @@ def main(argv=None) -> int:
         f"{statistics.median(t_wav) / statistics.median(t_inproc_wav):.2f}x"
     )
     print(f"JSON / WAV body size: {len(json_body) / len(wav_body):.1f}x")
+    for one in memory or []:
+        print_memory(one)
+    figures["memory"] = memory
     figures["throughput"] = {
         "clients": args.clients,
         "requests": total,

@@ -23,7 +23,6 @@ from mer_tfx.serve.rest_error import RestError
 from mer_tfx.serve.servable import Servable
 
 DEFAULT_SIGNATURE = SERVING_DEFAULT
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _WEB_SAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 # `"b64": "` where a base64 value starts; JSON whitespace around the colon allowed.
@@ -158,7 +157,10 @@ def _flatten(value: Any, rank: int, where: str) -> Tuple[list, Tuple[int, ...]]:
                     f"got {_json_type(item)} at depth {depth}",
                 )
             lengths.add(len(item))
-            children.extend(item)
+            if len(level) > 1:
+                children.extend(item)
+        if len(level) == 1:
+            children = level[0]  # one list: its items as they are, not a copy (a long clip)
         if len(lengths) != 1:
             raise RestError(
                 400, f"{where}: all lists at one depth must have the same length (ragged tensor)"
@@ -225,19 +227,23 @@ def _to_array(
         expected = "booleans" if dtype == tf.bool else "integers" if dtype.is_integer else "numbers"
         raise RestError(400, f"{where}: expected {expected} for {dtype.name}, got {problem}")
     if dtype.is_floating:
-        array = np.array(leaves, dtype=np.float64).reshape(shape)
-        del leaves
-        if array.size and dtype == tf.float32:
+        # Straight to the input's dtype: no float64 copy of a long clip on the way.
+        try:
+            with np.errstate(over="ignore"):
+                array = np.fromiter(leaves, dtype=dtype.as_numpy_dtype, count=len(leaves))
+        except OverflowError:  # an integer too large for any float
+            raise RestError(400, f"{where}: value out of range for {dtype.name}") from None
+        array = array.reshape(shape)
+        if array.size and not np.isfinite(array.max()):
             # NaN/inf reach the model, whose checks reject them (like TF Serving); a finite
-            # value beyond float32's range would silently become inf.
-            high, low = float(array.max()), float(array.min())  # NaN if any is NaN
-            if (np.isfinite(high) and high > _FLOAT32_MAX) or (
-                np.isfinite(low) and low < -_FLOAT32_MAX
-            ):
+            # value beyond the dtype's range would silently have become inf.
+            limit = float(np.finfo(array.dtype).max)
+            if any(abs(x) > limit and abs(x) != float("inf") for x in leaves):
                 raise RestError(
-                    400, f"{where}: value out of range for DT_FLOAT (|x| > {_FLOAT32_MAX:.4g})"
+                    400,
+                    f"{where}: value out of range for {dtype.name} (|x| > {limit:.4g})",
                 )
-        return array.astype(dtype.as_numpy_dtype, copy=False)
+        return array
     if dtype.is_integer and leaves:
         low, high = min(leaves), max(leaves)
         if low < dtype.min or high > dtype.max:

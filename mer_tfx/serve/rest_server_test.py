@@ -339,6 +339,12 @@ BAD_REQUESTS = {
     ),
     "float32_overflow": ("POST", "/v1/models/mer:predict", '{"instances": [[0.1, 1e39]]}', 400),
     "float64_overflow": ("POST", "/v1/models/mer:predict", '{"instances": [[0.1, 1e999]]}', 400),
+    "huge_integer": (
+        "POST",
+        "/v1/models/mer:predict",
+        '{"instances": [[0.1, 1' + "0" * 400 + "]]}",
+        400,
+    ),
     "wav_not_b64": (
         "POST",
         "/v1/models/mer:predict",
