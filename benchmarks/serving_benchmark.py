@@ -143,6 +143,7 @@ def memory_figures(
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
     # Not warmed first: memory a previous large request left with the allocator would
     # hide part of the growth.
+    rss_before = _proc_status_kib("VmRSS") * 1024
     started = time.perf_counter()
     growth = peak_rss_growth(lambda: post(conn, path, body))
     seconds = time.perf_counter() - started
@@ -151,6 +152,7 @@ def memory_figures(
         "body_bytes": len(body),
         "decimals": decimals,
         "samples": body.count(b",") + 1,
+        "rss_before_bytes": rss_before,
         "peak_rss_growth_bytes": growth,
         "target_bytes": MEMORY_TARGET_BYTES,
         "met": growth <= MEMORY_TARGET_BYTES,
@@ -165,6 +167,7 @@ def print_memory(figures: dict) -> None:
         f"({figures['samples']} samples, "
         f"{'full precision' if figures['decimals'] is None else str(figures['decimals']) + ' decimals'}) grew the "
         f"server's peak RSS by {figures['peak_rss_growth_bytes'] / (1 << 20):.0f} MiB "
+        f"(from {figures['rss_before_bytes'] / (1 << 20):.0f} MiB) "
         f"(target <= {figures['target_bytes'] / (1 << 20):.0f} MiB: {verdict}; "
         f"answered in {figures['seconds']:.1f} s)"
     )
