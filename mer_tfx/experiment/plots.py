@@ -243,6 +243,53 @@ def _info_dict(label_info) -> dict:
             for k in ("valence_threshold", "arousal_threshold", "centres")}
 
 
+def plot_data_curve(rows: Sequence[Mapping], path: Path) -> Optional[Path]:
+    """Accuracy against labelled training songs (log x), one line per model and target
+    (the mean over folds x rounds at each n), the fit accuracy = a + b·ln n dashed and
+    its prediction at n = 810 marked with the 95 % interval (`curve.curve_fits`).
+
+    Returns:
+        `path`, or None when the rows hold no curve.
+    """
+    from mer_tfx.experiment import curve
+
+    points = curve.curve_points(rows) if curve.has_curve(rows) else {}
+    if not points:
+        return None
+    fits = curve.curve_fits(rows)
+    plt = _pyplot()
+    panels = sorted({(seconds, target) for seconds, target, _ in points})
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), squeeze=False)
+    for ax, (seconds, target) in zip(axes[0], panels, strict=True):
+        models = [m for s, t, m in sorted(points) if (s, t) == (seconds, target)]
+        for c, model in enumerate(models):
+            colour = _COLOURS[c % len(_COLOURS)]
+            pts = points[(seconds, target, model)]
+            ns = sorted({n for n, _ in pts})
+            means = [100 * np.mean([a for m, a in pts if m == n]) for n in ns]
+            ax.plot(ns, means, marker="o", color=colour, label=model)
+            fit = fits[(seconds, target, model)]
+            grid = np.geomspace(min(ns), fit.at, 50)
+            ax.plot(grid, 100 * fit(grid), ls="--", color=colour)
+            error = (None if np.isnan(fit.low) else
+                     [[100 * (fit.prediction - fit.low)], [100 * (fit.high - fit.prediction)]])
+            ax.errorbar([fit.at], [100 * fit.prediction], yerr=error, marker="*", ms=10,
+                        capsize=4, color=colour)
+        ax.set_xscale("log")
+        ax.set_title(f"{target}, {seconds:g} s segments (dashed: a + b·ln n; "
+                     f"star: n = {curve.PAPER_TRAIN_SONGS})", fontsize=8)
+        ax.set_xlabel("labelled training songs n", fontsize=8)
+        ax.set_ylabel("accuracy %", fontsize=8)
+        ax.grid(alpha=0.3, which="both")
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("Data curve", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def write_plots(*, rows: Sequence[Mapping], histories: Sequence[Mapping], index, song_ids,
                 out_dir: Path) -> List[Path]:
     """Writes every plot into `out_dir` and returns the paths written."""
@@ -253,5 +300,6 @@ def write_plots(*, rows: Sequence[Mapping], histories: Sequence[Mapping], index,
         plot_fold_scores(rows, out_dir / "fold_scores.png"),
         plot_labels(records, out_dir / "labels.png", label_info=getattr(index, "label_info", None)),
         plot_training_curves(histories, out_dir / "training_curves.png"),
+        plot_data_curve(rows, out_dir / "data_curve.png"),
     ]
     return [p for p in written if p is not None]

@@ -388,11 +388,15 @@ def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy"
         pair("unlabelled audio", target, group, by_setting[without],
              f"{seconds:g} s {variant} {head}", f"{seconds:g} s {without[1]} {head}")
     fixed = ("baseline", "logreg")  # variants with one model of their own, no head to choose
-    first_head = next(iter(dict.fromkeys(r["head"] for r in rows if r["variant"] not in fixed)),
+
+    def is_fixed(variant: str) -> bool:  # also on a share of the labels ("baseline labels=25%")
+        return variant.partition(" labels=")[0] in fixed
+
+    first_head = next(iter(dict.fromkeys(r["head"] for r in rows if not is_fixed(r["variant"]))),
                       None)
     for (seconds, variant, head, target), group in sorted(by_setting.items()):
         reference = (seconds, variant, first_head, target)
-        if variant in fixed or head == first_head or reference not in by_setting:
+        if is_fixed(variant) or head == first_head or reference not in by_setting:
             continue
         pair("heads", target, group, by_setting[reference],
              f"{seconds:g} s {variant} {head}", f"{seconds:g} s {variant} {first_head}")
@@ -401,7 +405,7 @@ def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy"
             reference = [k for k in by_setting if k[0] == seconds and k[1] == reference_variant
                          and k[3] == target]
             if variant == reference_variant or not reference or (
-                    reference_variant == "logreg" and variant in fixed):
+                    reference_variant == "logreg" and is_fixed(variant)):
                 continue
             pair(f"vs {reference_variant}", target, group, by_setting[reference[0]],
                  f"{seconds:g} s {variant} {head}", f"{seconds:g} s {reference_variant}")
@@ -428,8 +432,13 @@ def write_report(
     title: str = "Experiment report",
     notes: Sequence[str] = (),
     plots: Sequence[str] = (),
+    predictions: Optional[Sequence[Mapping]] = None,
 ) -> Path:
-    """Writes report.md: Tables 4, 5 (one per variant) and 6, the t-tests and the plots."""
+    """Writes report.md: Tables 4, 5 (one per variant) and 6, the t-tests, the quadrant
+    scores (from `predictions`, the rows of predictions.csv, when given), the data curve
+    (when the rows hold one) and the plots."""
+    from mer_tfx.experiment import curve, quadrants
+
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     parts = [f"# {title}", ""]
     parts += [f"- {note}" for note in notes]
@@ -449,6 +458,8 @@ def write_report(
     parts += ["## Table 6 — variants compared", "", variants_table(rows), "",
               "## Paired t-tests (scipy.stats.ttest_rel on matched fold x round scores)", "",
               ttest_table(comparisons(rows)), ""]
+    parts += quadrants.quadrant_section(predictions or [])
+    parts += curve.curve_section(rows)
     if plots:
         parts += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     path = Path(path)
