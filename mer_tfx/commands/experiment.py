@@ -49,13 +49,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "Default: bilstm, as the preset says")
     parser.add_argument("--label-fraction", type=float, nargs="+", default=[1.0],
                         metavar="F", dest="label_fractions",
-                        help="shares of each fold's training songs whose labels the two-stage "
-                             "variants use, e.g. 0.25 0.5 1 (a learning curve); below 1 each "
-                             "also runs with the other training songs' audio given to stage 1 "
-                             "unlabelled ('+rest'), paired in the report (default: 1)")
+                        help="shares of each fold's training songs whose labels every variant "
+                             "uses, e.g. 0.25 0.5 1 (a learning curve, the same songs for every "
+                             "variant); below 1 the two-stage variants also run with the other "
+                             "training songs' audio given to stage 1 unlabelled ('+rest'), "
+                             "paired in the report, which fits accuracy = a + b*ln(n) per "
+                             "model and predicts it at n = 810 (default: 1)")
     parser.add_argument("--unlabeled-data", metavar="DIR", default=None,
                         help="a folder of audio without labels that every two-stage stage 1 "
                              "also trains on (never the dataset's own songs)")
+    parser.add_argument("--group-by", choices=("artist",), default=None,
+                        help="keep each artist's songs in one fold (StratifiedGroupKFold), so "
+                             "no artist is on both sides of a fold; needs the dataset's artists "
+                             "(4Q: panda_dataset_taffc_metadata.csv; a manifest: an 'artist' "
+                             "column). Default: folds by song")
     parser.add_argument("--paper-size", action="store_true",
                         help="Table 2/3 model sizes (default: the '-small' CPU presets)")
     parser.add_argument("--max-ae-epochs", type=int, default=None,
@@ -108,12 +115,13 @@ def run(args: argparse.Namespace) -> int:
         run_folds=args.run_folds, layout=args.layout,
         mixed_precision=args.mixed_precision, cache_dir=args.cache_dir,
         resume=not args.no_resume, plots=not args.no_plots, progress=not args.no_progress,
-        workers=args.jobs, label_fractions=args.label_fractions,
+        workers=args.jobs, label_fractions=args.label_fractions, group_by=args.group_by,
         unlabeled_data=check_unlabeled_data(args.unlabeled_data, data_root=Path(args.data)))
     out = console.out()  # the summary; the libraries' output is in the log
     print(f"\nresults:   {result.results_csv}", file=out)
     print(f"report:    {result.report_md}", file=out)
     print(f"config:    {result.config_json}", file=out)
+    print(f"per song:  {result.predictions_csv}", file=out)
     for path in result.plots:
         print(f"plot:      {path}", file=out)
     if result.skipped:

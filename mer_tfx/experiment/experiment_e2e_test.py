@@ -79,11 +79,13 @@ def test_no_song_in_both_train_and_test(tiny_run):
 def test_rerun_resumes_from_results(tiny_run, capsys):
     data, out, _ = tiny_run
     before = (out / "results.csv").read_text()
+    predictions = (out / "predictions.csv").read_text()
     code = cli.main(["experiment", str(data), "--out", str(out), "--variants", "mask-mean",
                      "no-mask", *ARGS])
     assert code == 0
     # Every run was finished: nothing retrained, identical results, headline table printed.
     assert (out / "results.csv").read_text() == before
+    assert (out / "predictions.csv").read_text() == predictions
     assert "valence accuracy" in capsys.readouterr().out
 
 
@@ -194,3 +196,108 @@ def test_logreg_floor_is_scored_on_the_same_folds(tiny_run, tmp_path):
         tmp_path / "results.csv")
     kinds = {(c.kind, c.a) for c in report.comparisons(both, metrics=("accuracy",))}
     assert ("vs logreg", "5 s mask-mean bilstm") in kinds
+
+
+@pytest.mark.e2e
+def test_predictions_name_every_test_song_and_give_the_quadrants(tiny_run):
+    from mer_tfx.experiment import quadrants
+
+    _, out, _ = tiny_run
+    predictions = quadrants.read_predictions(out / "predictions.csv")
+    rows = report.read_results(out / "results.csv")
+    splits = {s["fold"]: s["test"] for s in json.loads((out / "splits.json").read_text())}
+    # One row per result row x test song (6 test songs a fold).
+    assert len(predictions) == len(rows) * 6
+    for row in rows:
+        mine = [p for p in predictions if all(p[k] == row[k] for k in (
+            "variant", "head", "target", "round", "fold"))]
+        assert sorted(p["song_id"] for p in mine) == sorted(splits[row["fold"]])
+        # The predicted labels are the ones the row's accuracy was computed from.
+        assert row["accuracy"] == pytest.approx(
+            sum(p["label"] == p["predicted"] for p in mine) / len(mine))
+        assert all(0.0 <= p["probability_high"] <= 1.0 for p in mine)
+    text = (out / "report.md").read_text()
+    assert "## Quadrants" in text and "Pooled confusion matrix: 5 s mask-mean bilstm" in text
+
+
+@pytest.mark.e2e
+def test_label_fractions_train_every_variant_on_the_same_songs(tiny_run, tmp_path):
+    from mer_tfx.experiment import quadrants
+
+    data, out, _ = tiny_run
+    result = protocol.run_experiment(
+        data, out_dir=tmp_path, durations=[5], folds=2, rounds=1,
+        variants=("mask-mean", "baseline", "logreg"), max_ae_epochs=1, max_head_epochs=1,
+        cache_dir=out / "cache", run_folds=1, progress=False, label_fractions=(0.5, 1.0))
+    variants = list(dict.fromkeys(r["variant"] for r in result.rows))
+    assert sorted(variants) == sorted([
+        "mask-mean labels=50%", "mask-mean labels=50% +rest", "mask-mean",
+        "baseline labels=50%", "baseline", "logreg labels=50%", "logreg"])
+    # Fold 1's training side: 6 songs; at 50 % every variant trains on 3 labelled songs.
+    labelled = {r["variant"]: r["n_train"] + r["n_val"] for r in result.rows}
+    assert {v: n for v, n in labelled.items() if "50%" in v} == {
+        v: 3 for v in variants if "50%" in v}
+    assert labelled["baseline"] == labelled["logreg"] == labelled["mask-mean"] == 6
+    text = result.report_md.read_text()
+    assert "## Data curve" in text and "| 5 s | valence | logreg |" in text
+    assert (tmp_path / "data_curve.png").stat().st_size > 0
+    # Every variant predicts both targets, so each has a quadrant row.
+    summaries = quadrants.quadrant_summaries(result.predictions_csv and
+                                             quadrants.read_predictions(result.predictions_csv))
+    assert {s.variant for s in summaries} == set(variants)
+
+
+def _with_artists(data, folder, artists):
+    """A copy of the synthetic 4Q folder whose metadata names the given artists."""
+    import csv
+    import shutil
+
+    shutil.copytree(data, folder)
+    path = folder / "panda_dataset_taffc_metadata.csv"
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["Artist"] = artists(row["Song"])
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
+
+
+@pytest.mark.e2e
+def test_group_by_artist_keeps_each_artist_in_one_fold(tiny_run, tmp_path):
+    data, out, _ = tiny_run
+    # Two songs an artist: SYN_0000 and SYN_0001 share one, and so on.
+    copy = _with_artists(data, tmp_path / "data",
+                         lambda song: f"artist {int(song.rsplit('_', 1)[-1]) // 2}"
+                         if song.rsplit("_", 1)[-1].isdigit() else "")
+    result = protocol.run_experiment(
+        copy, out_dir=tmp_path / "out", durations=[5], folds=2, rounds=1,
+        variants=("logreg",), cache_dir=tmp_path / "cache", plots=False, progress=False,
+        group_by="artist")
+    artist_of = {r.song_id: r.metadata["artist"] for r in result_records(copy)}
+    for split in json.loads((tmp_path / "out" / "splits.json").read_text()):
+        test = {artist_of[s] for s in split["test"]}
+        assert not test & {artist_of[s] for s in split["train"] + split["val"]}
+    config = json.loads(result.config_json.read_text())
+    assert config["protocol"]["group_by"] == "artist"
+    assert config["groups"]["songs_sharing_an_artist"] == 12
+    # Folds by song leave the protocol key as it was, so earlier folders still resume.
+    assert "group_by" not in json.loads((out / "config.json").read_text())["protocol"]
+
+
+def result_records(root):
+    from mer_tfx.datasets import read_dataset
+
+    return read_dataset(root).records
+
+
+@pytest.mark.e2e
+def test_group_by_artist_needs_artists(tiny_run, tmp_path):
+    data, out, _ = tiny_run
+    copy = _with_artists(data, tmp_path / "data", lambda song: "")
+    with pytest.raises(protocol.ParameterError, match="artist"):
+        protocol.run_experiment(copy, out_dir=tmp_path / "out", durations=[5], folds=2,
+                                rounds=1, variants=("logreg",), cache_dir=tmp_path / "cache",
+                                plots=False, progress=False, group_by="artist")

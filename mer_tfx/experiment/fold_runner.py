@@ -15,6 +15,7 @@ import numpy as np
 
 from mer_tfx import contract
 from mer_tfx.errors import ParameterError
+from mer_tfx.experiment import quadrants
 from mer_tfx.experiment import report as report_lib
 from mer_tfx.experiment.features_cache import cache_name
 from mer_tfx.experiment.folds import FoldSplit, fold_seed
@@ -92,20 +93,37 @@ class _Fitted:
         self.seconds, self.epochs, self.best_epoch, self.history = seconds, 0, 0, {}
 
 
-def predict_labels(model, inputs: np.ndarray, batch_size: Optional[int] = None) -> np.ndarray:
-    """argmax of the softmax, computed eagerly: a test fold is small, and an eager call
+def predict_probabilities(model, inputs: np.ndarray,
+                          batch_size: Optional[int] = None) -> np.ndarray:
+    """The model's output, computed eagerly: a test fold is small, and an eager call
     skips the seconds `model.predict` spends tracing a new function for every fold.
 
     Log-mel input ([songs, segments, 216, 128], the baseline) goes 8 songs at a time so
     the paper-size CNN's full-resolution activations stay well under a GPU's memory."""
     if batch_size is None:
         batch_size = 8 if inputs.ndim == 4 else 64
-    probabilities = np.concatenate([
+    return np.concatenate([
         np.asarray(model(inputs[start:start + batch_size], training=False))
         for start in range(0, len(inputs), batch_size)])
+
+
+def _labels_of(probabilities: np.ndarray) -> np.ndarray:
+    """argmax of a [songs, 2] softmax, or a [songs] sigmoid above 0.5."""
     if probabilities.ndim == 2 and probabilities.shape[-1] == 2:
         return probabilities.argmax(axis=-1).astype(np.int64)
     return (probabilities.reshape(-1) > 0.5).astype(np.int64)
+
+
+def _high(probabilities: np.ndarray) -> np.ndarray:
+    """The probability of "high" of a [songs, 2] softmax or a [songs] sigmoid."""
+    if probabilities.ndim == 2 and probabilities.shape[-1] == 2:
+        return probabilities[:, 1].astype(np.float64)
+    return probabilities.reshape(-1).astype(np.float64)
+
+
+def predict_labels(model, inputs: np.ndarray, batch_size: Optional[int] = None) -> np.ndarray:
+    """argmax of the softmax of `predict_probabilities`."""
+    return _labels_of(predict_probabilities(model, inputs, batch_size))
 
 
 def history(result) -> dict:
@@ -163,21 +181,32 @@ class FoldRunner:
 
     def labelled_songs(self, split: FoldSplit, fraction: float, *, seed: int):
         """(labelled, unlabelled) indices of the fold's training side: a stratified,
-        seeded share `fraction` keeps its labels (every song when `fraction` is 1)."""
+        seeded share `fraction` keeps its labels (every song when `fraction` is 1). Every
+        variant of a fold draws the same songs at the same share."""
         side = split.training_side
         if fraction >= 1.0:
             return side, side[:0]
         from sklearn.model_selection import train_test_split
 
-        keep, rest = train_test_split(side, train_size=fraction, random_state=seed,
-                                      stratify=self.strata[side])
+        try:
+            keep, rest = train_test_split(side, train_size=fraction, random_state=seed,
+                                          stratify=self.strata[side])
+        except ValueError:  # a class with one song, or fewer kept songs than classes
+            keep, rest = train_test_split(side, train_size=fraction, random_state=seed)
         return np.sort(keep), np.sort(rest)
 
-    def _row(self, preset, variant, head, target, split, *, accuracy, f1, ae, head_result,
-             val_accuracy=None, n_train=None, n_val=None, unlabeled_clips=0):
+    def _row(self, preset, variant, head, target, split, *, probability_high, predicted, ae,
+             head_result, val_accuracy=None, n_train=None, n_val=None, unlabeled_clips=0):
+        """One results.csv row; its key "predictions" holds the test songs' predictions.csv
+        rows (`run_experiment` moves them there)."""
         y = self.labels[target]
+        accuracy, f1 = report_lib.binary_scores(y_true=y[split.test], y_pred=predicted)
         majority_acc, majority_f1 = report_lib.majority_class_scores(
             train_labels=y[split.training_side], test_labels=y[split.test])
+        predictions = quadrants.prediction_rows(
+            tag={**self._tag(preset, variant, split), "head": head}, target=target,
+            song_ids=self.song_ids[split.test], labels=y[split.test],
+            probability_high=probability_high, predicted=predicted)
         return {
             "dataset": self.dataset, "preset": preset.name,
             "segment_seconds": float(preset.features.segment_seconds), "variant": variant,
@@ -195,6 +224,7 @@ class FoldRunner:
             "n_train": len(split.train) if n_train is None else int(n_train),
             "n_val": len(split.val) if n_val is None else int(n_val), "n_test": len(split.test),
             "seed": self.seed,
+            "predictions": predictions,
         }
 
     @staticmethod
@@ -205,41 +235,57 @@ class FoldRunner:
     def run(self, *, preset, variant: str, split: FoldSplit,
             log_mels) -> Tuple[List[dict], List[dict]]:
         """Trains and scores the fold; returns (result rows, training histories)."""
-        preset = preset.replace(mask_fill=MASK_FILL[parse_variant(variant)[0]])
+        base, fraction, _ = parse_variant(variant)
+        preset = preset.replace(mask_fill=MASK_FILL[base])
         where = f"{preset.name} {variant} r{split.round + 1} f{split.fold + 1}"
         seed = fold_seed(self.seed, split.round, split.fold)
-        if variant == "baseline":
-            return self._run_baseline(preset, split, log_mels, seed=seed, where=where)
-        if variant == "logreg":
-            return self._run_logreg(preset, split, log_mels, seed=seed)
+        if base == "baseline":
+            return self._run_baseline(preset, variant, split, log_mels, seed=seed, where=where)
+        if base == "logreg":
+            return self._run_logreg(preset, variant, split, log_mels, seed=seed)
         return self._run_two_stage(preset, variant, split, log_mels, seed=seed, where=where)
 
-    def _run_baseline(self, preset, split, log_mels, *, seed, where):
+    def _baseline_split(self, split: FoldSplit, fraction: float, *, seed: int):
+        """(fit, validation) songs of the baseline: the fold's recorded split with every
+        label, else the labelled share split again as the recipe splits it for the
+        two-stage variants (same songs, same seed)."""
+        if fraction >= 1.0:
+            return split.train, split.val
+        from mer_tfx import recipe
+
+        side, _ = self.labelled_songs(split, fraction, seed=seed)
+        fit, val = recipe.validation_split(self.song_ids[side], self.strata[side],
+                                           fraction=self.val_fraction, seed=seed)
+        return side[fit], side[val]
+
+    def _run_baseline(self, preset, variant, split, log_mels, *, seed, where):
         from mer_tfx import training
 
         rows, histories = [], []
+        fit, val = self._baseline_split(split, parse_variant(variant)[1], seed=seed)
         train_x, val_x, test_x = (np.asarray(log_mels[idx], dtype=np.float32)
-                                  for idx in (split.train, split.val, split.test))
+                                  for idx in (fit, val, split.test))
         for target in self.targets:
             y = self.labels[target]
             result = training.train_baseline(
-                train_x, y[split.train], val_x, y[split.val], preset=preset, seed=seed,
+                train_x, y[fit], val_x, y[val], preset=preset, seed=seed,
                 verbose=0, max_epochs=self.max_head_epochs, mixed_precision=self.mixed_precision,
                 callbacks=[training.epoch_bar(
                     f"{where} baseline {target}", monitor="val_accuracy", mode="max",
                     leave=False, enabled=self.progress)])
-            accuracy, f1 = report_lib.binary_scores(
-                y_true=y[split.test], y_pred=predict_labels(result.model, test_x))
-            rows.append(self._row(preset, "baseline", "bilstm", target, split, accuracy=accuracy,
-                                  f1=f1, ae=None, head_result=result))
-            histories.append({**self._tag(preset, "baseline", split), "stage": "baseline",
+            probabilities = predict_probabilities(result.model, test_x)
+            rows.append(self._row(preset, variant, "bilstm", target, split,
+                                  probability_high=_high(probabilities),
+                                  predicted=_labels_of(probabilities), ae=None,
+                                  head_result=result, n_train=len(fit), n_val=len(val)))
+            histories.append({**self._tag(preset, variant, split), "stage": "baseline",
                               "head": "bilstm", "target": target, "history": history(result)})
         return rows, histories
 
-    def _run_logreg(self, preset, split, log_mels, *, seed):
+    def _run_logreg(self, preset, variant, split, log_mels, *, seed):
         """The floor a deep model must clear: scikit-learn's logistic regression on each
         song's log-mel mean and standard deviation per mel band (2 x mels numbers,
-        standardised), fitted on the fold's whole training side."""
+        standardised), fitted on the fold's whole training side (or its labelled share)."""
         import time
 
         from sklearn.linear_model import LogisticRegression
@@ -251,7 +297,7 @@ class FoldRunner:
             frames = songs.reshape(len(songs), -1, songs.shape[-1])
             return np.concatenate([frames.mean(axis=1), frames.std(axis=1)], axis=1)
 
-        side = split.training_side
+        side, _ = self.labelled_songs(split, parse_variant(variant)[1], seed=seed)
         train_x, test_x = statistics(side), statistics(split.test)
         rows = []
         for target in self.targets:
@@ -260,11 +306,10 @@ class FoldRunner:
             model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
             model.fit(train_x, y[side])
             seconds = time.perf_counter() - start
-            accuracy, f1 = report_lib.binary_scores(y_true=y[split.test],
-                                                    y_pred=model.predict(test_x))
-            result = _Fitted(seconds=seconds)
-            rows.append(self._row(preset, "logreg", SINGLE_HEAD["logreg"], target, split,
-                                  accuracy=accuracy, f1=f1, ae=None, head_result=result,
+            rows.append(self._row(preset, variant, SINGLE_HEAD["logreg"], target, split,
+                                  probability_high=model.predict_proba(test_x)[:, 1],
+                                  predicted=model.predict(test_x), ae=None,
+                                  head_result=_Fitted(seconds=seconds),
                                   val_accuracy=float("nan"), n_train=len(side), n_val=0))
         return rows, []
 
@@ -300,13 +345,13 @@ class FoldRunner:
             for target in self.targets:
                 trained = result.heads[head][target]
                 y = self.labels[target]
-                accuracy, f1 = report_lib.binary_scores(
-                    y_true=y[split.test],
-                    y_pred=result.predict(test_log_mels, target, head).argmax(axis=-1))
+                probabilities = result.predict(test_log_mels, target, head)
                 val_accuracy = float(np.mean(
                     result.val_probabilities(target, head).argmax(axis=-1) == y[side][result.val]))
-                rows.append(self._row(preset, variant, head, target, split, accuracy=accuracy,
-                                      f1=f1, ae=result.autoencoder, head_result=trained,
+                rows.append(self._row(preset, variant, head, target, split,
+                                      probability_high=_high(probabilities),
+                                      predicted=_labels_of(probabilities),
+                                      ae=result.autoencoder, head_result=trained,
                                       val_accuracy=val_accuracy, n_train=len(result.fit),
                                       n_val=len(result.val),
                                       unlabeled_clips=0 if unlabeled_log_mels is None

@@ -77,7 +77,8 @@ def run_in_workers(pending, *, workers: int, runner_kwargs: dict, cache_paths: D
     import multiprocessing
 
     threads = max(1, (os.cpu_count() or 1) // workers)
-    order = sorted(pending, key=lambda job: job[1] != "baseline")  # stable: baselines first
+    # Stable: baselines first (also those on a share of the labels, "baseline labels=25%").
+    order = sorted(pending, key=lambda job: not job[1].startswith("baseline"))
     # "spawn": a fresh interpreter per worker, safe whatever this process has imported.
     with concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),

@@ -46,7 +46,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from mer_tfx.errors import DatasetError, ParameterError
-from mer_tfx.experiment import features_cache, jobs, run_info, songs
+from mer_tfx.experiment import features_cache, jobs, quadrants, run_info, songs
 from mer_tfx.experiment import report as report_lib
 from mer_tfx.experiment.fold_runner import (
     HEADS,
@@ -56,8 +56,9 @@ from mer_tfx.experiment.fold_runner import (
     FoldRunner,
     label_variant,
     parse_head,
+    parse_variant,
 )
-from mer_tfx.experiment.folds import FoldSplit, make_folds, stratification_labels
+from mer_tfx.experiment.folds import GROUP_BY, FoldSplit, make_folds, stratification_labels
 from mer_tfx.experiment.timing import estimate_seconds, sum_fold_seconds
 
 __all__ = [
@@ -73,8 +74,8 @@ class ExperimentResult:
     Attributes:
         out_dir: the output folder.
         rows: the result rows (same as results.csv).
-        results_csv, report_md, config_json, histories_json: output files (the
-            folder also holds splits.json: the song ids of every split).
+        results_csv, report_md, config_json, histories_json, predictions_csv: output
+            files (the folder also holds splits.json: the song ids of every split).
         plots: PNG files.
         skipped: (path, reason) of unreadable audio files.
     """
@@ -87,6 +88,7 @@ class ExperimentResult:
     histories_json: Path
     plots: List[Path]
     skipped: List[Tuple[str, str]]
+    predictions_csv: Optional[Path] = None
 
 
 def _check_arguments(*, targets, variants, heads, counts) -> None:
@@ -116,6 +118,7 @@ class _Songs:
     song_ids: List[str]
     labels: dict
     skipped: List[Tuple[str, str]]
+    artists: List[Optional[str]] = dataclasses.field(default_factory=list)
 
 
 def _read_songs(data_root, *, layout, durations, small, limit_songs, seed, cache_dir,
@@ -138,11 +141,38 @@ def _read_songs(data_root, *, layout, durations, small, limit_songs, seed, cache
                for s in index.skipped] + [tuple(s) for s in first.skipped]
     labels = {t: np.array([labels_by_id[s][t] for s in first.song_ids], np.int64)
               for t in TARGETS}
+    artist_by_id = {r.song_id: (r.metadata or {}).get("artist") or None for r in records}
     return _Songs(index=index, dataset=dataset, presets=chosen, caches=caches,
-                  song_ids=list(first.song_ids), labels=labels, skipped=skipped)
+                  song_ids=list(first.song_ids), labels=labels, skipped=skipped,
+                  artists=[artist_by_id[s] for s in first.song_ids])
 
 
-def _config(arguments: dict, data: _Songs, splits, *, targets, mixed_precision) -> dict:
+def _groups(data: _Songs, group_by: Optional[str]):
+    """(int [songs] group of each song or None, what config.json records about them).
+
+    Songs with no artist are each a group of their own.
+
+    Raises:
+        ParameterError: no song has an artist.
+    """
+    if group_by is None:
+        return None, None
+    known = [a for a in data.artists if a]
+    if not known:
+        raise ParameterError(
+            f"group_by={group_by!r} needs the songs' artists, and {data.index.layout} data at "
+            f"{str(data.index.root)!r} names none (4Q: panda_dataset_taffc_metadata.csv beside "
+            "the Q1..Q4 folders; PMEmo: metadata.csv; a manifest: an 'artist' column).")
+    names = [a if a else f"song:{s}" for a, s in zip(data.artists, data.song_ids, strict=True)]
+    codes = {name: i for i, name in enumerate(dict.fromkeys(names))}
+    counts = np.bincount([codes[n] for n in names])
+    record = {"by": group_by, "groups": len(codes), "songs_without_artist": len(names) - len(known),
+              "songs_sharing_an_artist": int(counts[counts > 1].sum())}
+    return np.array([codes[n] for n in names], np.int64), record
+
+
+def _config(arguments: dict, data: _Songs, splits, *, targets, mixed_precision,
+            groups=None) -> dict:
     config = {
         "arguments": arguments,
         "dataset": {"layout": data.index.layout, "root": str(data.index.root),
@@ -164,28 +194,37 @@ def _config(arguments: dict, data: _Songs, splits, *, targets, mixed_precision) 
         "mixed_float16" if mixed_precision and config["machine"]["gpus"] else "float32")
     config["protocol"] = run_info.protocol_key(
         **{k: arguments[k] for k in ("folds", "seed", "val_fraction", "targets", "small",
-                                     "max_ae_epochs", "max_head_epochs", "unlabeled_data")},
+                                     "max_ae_epochs", "max_head_epochs", "unlabeled_data",
+                                     "group_by")},
         song_ids=data.song_ids)
+    if groups is not None:
+        config["groups"] = groups
     return config
 
 
-def _previous_results(results_csv: Path, histories_json: Path, *, resume: bool):
-    """(rows, histories) of an earlier invocation into the same folder, or two empty lists."""
+def _previous_results(results_csv: Path, histories_json: Path, predictions_csv: Path, *,
+                      resume: bool):
+    """(rows, histories, predictions) of an earlier invocation into the same folder, or
+    three empty lists. Folders written before predictions.csv existed have none."""
     if not (resume and results_csv.exists()):
-        return [], []
+        return [], [], []
     histories = json.loads(histories_json.read_text()) if histories_json.exists() else []
-    return report_lib.read_results(results_csv), histories
+    predictions = (quadrants.read_predictions(predictions_csv) if predictions_csv.exists()
+                   else [])
+    return report_lib.read_results(results_csv), histories, predictions
 
 
 def _with_label_fractions(variants, fractions) -> Tuple[str, ...]:
-    """Every two-stage variant once per label fraction: at 1 as it is, below 1 twice,
-    without and with the rest of the training songs' audio in stage 1 ("+rest")."""
+    """Every variant once per label fraction: at 1 as it is, below 1 on the labelled
+    share ("labels=25%"), and the two-stage variants also with the rest of the training
+    songs' audio in stage 1 ("+rest"; the baseline and logreg have no unlabelled stage)."""
     out: List[str] = []
     for variant in variants:
-        for fraction in ((1.0,) if variant in SINGLE_HEAD else fractions):
+        for fraction in fractions:
             names = ([variant] if fraction >= 1.0 else
-                     [label_variant(variant, fraction, rest=False),
-                      label_variant(variant, fraction, rest=True)])
+                     [label_variant(variant, fraction, rest=False)]
+                     + ([] if variant in SINGLE_HEAD else
+                        [label_variant(variant, fraction, rest=True)]))
             out.extend(n for n in names if n not in out)
     return tuple(out)
 
@@ -219,17 +258,20 @@ def _unlabeled_caches(folder, *, presets, cache_dir: Path):
     return paths, record
 
 
-def _run_jobs(all_jobs, *, rows, histories, data: _Songs, heads, targets, runner_kwargs,
-              workers, progress, results_csv, histories_json, rounds, folds) -> None:
-    """Runs the jobs `rows` has no results for, appending to `rows` and `histories` and
-    writing both after every fold (so an interrupted run resumes where it stopped)."""
+def _run_jobs(all_jobs, *, rows, histories, predictions, data: _Songs, heads, targets,
+              runner_kwargs, workers, progress, results_csv, histories_json, predictions_csv,
+              rounds, folds) -> None:
+    """Runs the jobs `rows` has no results for, appending to `rows`, `histories` and
+    `predictions` and writing them after every fold (so an interrupted run resumes where
+    it stopped)."""
     done = {(r["preset"], r["variant"], r["head"], r["target"], r["round"], r["fold"])
             for r in rows}
 
     def finished(job) -> bool:
         preset, variant, split = job
+        base = parse_variant(variant)[0]
         return all((preset.name, variant, h, t, split.round, split.fold) in done
-                   for h in ((SINGLE_HEAD[variant],) if variant in SINGLE_HEAD else heads)
+                   for h in ((SINGLE_HEAD[base],) if base in SINGLE_HEAD else heads)
                    for t in targets)
 
     pending = [job for job in all_jobs if not finished(job)]
@@ -251,8 +293,10 @@ def _run_jobs(all_jobs, *, rows, histories, data: _Songs, heads, targets, runner
     for (preset, variant, split), new_rows, new_histories, seconds in completed:
         for row in new_rows:  # everything this fold x variant cost, shared by its rows
             row["fold_seconds"] = seconds
+            predictions.extend(row.pop("predictions", []))
         rows.extend(new_rows)
         histories.extend(new_histories)
+        quadrants.write_predictions(predictions, predictions_csv)
         report_lib.write_results(rows, results_csv)
         histories_json.write_text(json.dumps(histories))
         if outer is not None:
@@ -261,12 +305,13 @@ def _run_jobs(all_jobs, *, rows, histories, data: _Songs, heads, targets, runner
             outer.update(1)
     if outer is not None:
         outer.close()
+    quadrants.write_predictions(predictions, predictions_csv)
     report_lib.write_results(rows, results_csv)
     histories_json.write_text(json.dumps(histories))
 
 
-def _write_report(rows, histories, *, data: _Songs, config: dict, out_dir: Path, plots: bool,
-                  started: float) -> Tuple[Path, List[Path]]:
+def _write_report(rows, histories, *, predictions, data: _Songs, config: dict, out_dir: Path,
+                  plots: bool, started: float) -> Tuple[Path, List[Path]]:
     """The PNG plots (when asked) and report.md; returns (report path, plot paths)."""
     args = config["arguments"]
     plot_paths: List[Path] = []
@@ -279,8 +324,10 @@ def _write_report(rows, histories, *, data: _Songs, config: dict, out_dir: Path,
         f"dataset: {data.index.layout} at `{data.index.root}`, {len(data.song_ids)} songs used"
         + (f", {len(data.skipped)} skipped (see config.json)" if data.skipped else ""),
         f"protocol: {args['folds']}-fold CV by song x {args['rounds']} round(s), stratified on "
-        f"{' + '.join(args['targets'])}; early stopping on {args['val_fraction']:.0%} of each "
-        "fold's training songs",
+        f"{' + '.join(args['targets'])}"
+        + (f", songs of one {args['group_by']} kept in one fold ({config['groups']['groups']} "
+           f"groups)" if args.get("group_by") else "")
+        + f"; early stopping on {args['val_fraction']:.0%} of each fold's training songs",
         f"presets: {', '.join(p.name for p in data.presets)}; variants: "
         f"{', '.join(args['variants'])}; heads: {', '.join(args['heads'])}",
         f"machine: {config['machine']['platform']}, {config['machine']['cpu_count']} CPUs, "
@@ -291,7 +338,7 @@ def _write_report(rows, histories, *, data: _Songs, config: dict, out_dir: Path,
     ]
     report_md = report_lib.write_report(
         rows, out_dir / "report.md", title=f"He & Ferguson protocol on {data.index.layout}",
-        notes=notes, plots=[p.name for p in plot_paths])
+        notes=notes, plots=[p.name for p in plot_paths], predictions=predictions)
     return report_md, plot_paths
 
 
@@ -322,6 +369,7 @@ def run_experiment(
     workers: int = 1,
     label_fractions: Sequence[float] = (1.0,),
     unlabeled_data=None,
+    group_by: Optional[str] = None,
 ) -> ExperimentResult:
     """Runs the paper's cross-validation protocol and writes its tables and plots.
 
@@ -361,13 +409,18 @@ def run_experiment(
             workers finish the protocol well ahead of one (see docs/experiment.md).
             Results are identical in content; rows arrive in completion order.
         label_fractions: shares in (0, 1] of each fold's training songs whose labels
-            the two-stage variants use (a learning curve). Below 1 each runs twice:
-            "<variant> labels=25%" trains on the labelled share only, "... +rest" also
-            gives stage 1 the other training songs' audio without labels (never the
-            test fold's); the report pairs the two. Default: (1.0,), every label.
+            every variant uses (a learning curve; the same songs for every variant of a
+            fold and share). Below 1, "<variant> labels=25%" trains on the labelled
+            share only; the two-stage variants also run as "... +rest", which gives
+            stage 1 the other training songs' audio without labels (never the test
+            fold's), and the report pairs the two and fits accuracy = a + b·ln(n) per
+            model (`curve`). Default: (1.0,), every label.
         unlabeled_data: a folder of audio that every two-stage stage 1 also trains on
             (no labels needed; it must not hold the dataset's songs). Its log-mels are
             computed once per feature setting and kept in the cache folder.
+        group_by: "artist" keeps each artist's songs in one fold
+            (`StratifiedGroupKFold`; `folds.make_folds`), or None (default) to split
+            songs alone. Needs the dataset to name artists.
 
     Returns:
         An `ExperimentResult` with the rows and the paths written.
@@ -377,6 +430,9 @@ def run_experiment(
     if not label_fractions or any(not 0.0 < f <= 1.0 for f in label_fractions):
         raise ParameterError("label_fractions must be shares in (0, 1]. "
                              f"Received: label_fractions={label_fractions!r}")
+    if group_by is not None and group_by not in GROUP_BY:
+        raise ParameterError(f"group_by must be one of {GROUP_BY} or None. "
+                             f"Received: group_by={group_by!r}")
     _check_arguments(targets=targets, variants=variants, heads=heads,
                      counts={"max_ae_epochs": max_ae_epochs, "max_head_epochs": max_head_epochs,
                              "run_folds": run_folds, "workers": workers})
@@ -392,20 +448,24 @@ def run_experiment(
         "val_fraction": val_fraction, "layout": layout, "mixed_precision": mixed_precision,
         "cache_dir": str(cache_dir), "cache_dtype": cache_dtype,
         "label_fractions": label_fractions,
-        "unlabeled_data": str(Path(unlabeled_data).resolve()) if unlabeled_data else None}
+        "unlabeled_data": str(Path(unlabeled_data).resolve()) if unlabeled_data else None,
+        "group_by": group_by}
 
     data = _read_songs(data_root, layout=layout, durations=durations, small=small,
                        limit_songs=limit_songs, seed=seed, cache_dir=cache_dir,
                        cache_dtype=cache_dtype, progress=progress)
+    groups, groups_record = _groups(data, group_by)
     strata = stratification_labels(data.labels, targets=targets)
     splits = make_folds(strata, folds=folds, rounds=rounds, seed=seed, val_fraction=val_fraction,
-                        song_ids=data.song_ids)
-    config = _config(arguments, data, splits, targets=targets, mixed_precision=mixed_precision)
+                        song_ids=data.song_ids, groups=groups)
+    config = _config(arguments, data, splits, targets=targets, mixed_precision=mixed_precision,
+                     groups=groups_record)
     unlabeled_paths, config["unlabeled_data"] = _unlabeled_caches(
         unlabeled_data, presets=data.presets, cache_dir=cache_dir)
     variants = _with_label_fractions(variants, label_fractions)
     results_csv = out_dir / "results.csv"
     histories_json = out_dir / "histories.json"
+    predictions_csv = out_dir / "predictions.csv"
     config_json = out_dir / "config.json"
     run_info.write_config(config, config_json, resume=resume, results_exist=results_csv.exists())
     # The exact songs of every split, so a run can be audited and reproduced elsewhere.
@@ -414,7 +474,8 @@ def run_experiment(
          **{side: [data.song_ids[i] for i in getattr(s, side)] for side in ("train", "val", "test")}}
         for s in splits]))
 
-    rows, histories = _previous_results(results_csv, histories_json, resume=resume)
+    rows, histories, predictions = _previous_results(results_csv, histories_json,
+                                                     predictions_csv, resume=resume)
     runner_kwargs = dict(
         dataset=data.dataset, targets=targets, heads=heads, labels=data.labels,
         song_ids=data.song_ids, strata=strata, seed=seed, val_fraction=val_fraction,
@@ -422,13 +483,15 @@ def run_experiment(
         mixed_precision=mixed_precision, unlabeled_paths=unlabeled_paths)
     all_jobs = [(p, v, s) for p in data.presets for v in variants for s in splits
                 if run_folds is None or s.fold < run_folds]
-    _run_jobs(all_jobs, rows=rows, histories=histories, data=data, heads=heads, targets=targets,
-              runner_kwargs=runner_kwargs, workers=workers, progress=progress,
-              results_csv=results_csv, histories_json=histories_json, rounds=rounds, folds=folds)
+    _run_jobs(all_jobs, rows=rows, histories=histories, predictions=predictions, data=data,
+              heads=heads, targets=targets, runner_kwargs=runner_kwargs, workers=workers,
+              progress=progress, results_csv=results_csv, histories_json=histories_json,
+              predictions_csv=predictions_csv, rounds=rounds, folds=folds)
 
-    report_md, plot_paths = _write_report(rows, histories, data=data, config=config,
-                                          out_dir=out_dir, plots=plots, started=started)
+    report_md, plot_paths = _write_report(rows, histories, predictions=predictions, data=data,
+                                          config=config, out_dir=out_dir, plots=plots,
+                                          started=started)
     return ExperimentResult(out_dir=out_dir, rows=rows, results_csv=results_csv,
                             report_md=report_md, config_json=config_json,
                             histories_json=histories_json, plots=plot_paths,
-                            skipped=data.skipped)
+                            skipped=data.skipped, predictions_csv=predictions_csv)

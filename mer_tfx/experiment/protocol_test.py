@@ -144,3 +144,32 @@ def test_label_variant_names_round_trip():
                          ("no-mask labels=25%", ("no-mask", 0.25, False)),
                          ("mask-mean labels=50% +rest", ("mask-mean", 0.5, True))):
         assert parse_variant(name) == parsed
+
+
+def test_folds_grouped_by_artist_keep_every_artist_on_one_side():
+    rng = np.random.default_rng(4)
+    strata = _strata(n_per_class=15)  # 60 songs, 4 classes
+    # 12 artists with 3 songs of one class each, the other 24 songs one artist each.
+    artists = [f"solo{i}" for i in range(len(strata))]
+    for a, first in enumerate(range(0, 60, 5)[:12]):
+        for i in range(first, first + 3):
+            artists[i] = f"band{a}"
+    order = rng.permutation(len(strata))  # not in dataset order
+    strata, artists = strata[order], [artists[i] for i in order]
+    groups = np.unique(artists, return_inverse=True)[1]
+    splits = cv.make_folds(strata, folds=5, rounds=2, seed=3, groups=groups)
+    for s in splits:
+        test_artists = {artists[i] for i in s.test}
+        train_artists = {artists[i] for i in np.concatenate([s.train, s.val])}
+        assert not test_artists & train_artists
+        # Stratified: 60 songs / 5 folds = 3 of each class per test fold, give or take one
+        # (scikit-learn 1.5's own shuffle=True gave folds such as [6, 6, 0, 2]).
+        counts = np.bincount(strata[s.test], minlength=4)
+        assert counts.min() >= 2 and counts.max() <= 4, counts
+    for r in range(2):
+        tested = np.concatenate([s.test for s in splits if s.round == r])
+        assert sorted(tested.tolist()) == list(range(60))
+    rounds = [[s.test.tolist() for s in splits if s.round == r] for r in range(2)]
+    assert rounds[0] != rounds[1]  # each round shuffles with its own seed
+    with pytest.raises(ParameterError, match="groups"):
+        cv.make_folds(strata, folds=5, groups=np.zeros(60, int))

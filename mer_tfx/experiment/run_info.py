@@ -64,14 +64,17 @@ def jsonable(value):
 
 
 def protocol_key(*, folds, seed, val_fraction, targets, small, max_ae_epochs, max_head_epochs,
-                 song_ids: Sequence[str], unlabeled_data=None) -> dict:
-    """What makes rows of two invocations comparable: same songs, splits, training caps and
-    extra stage-1 audio. More rounds, durations, variants or heads only add rows."""
+                 song_ids: Sequence[str], unlabeled_data=None, group_by=None) -> dict:
+    """What makes rows of two invocations comparable: same songs, splits (and how songs
+    are grouped into folds), training caps and extra stage-1 audio. More rounds,
+    durations, variants, heads or label fractions only add rows."""
     key = {"folds": folds, "seed": seed, "val_fraction": val_fraction, "targets": list(targets),
            "small": small, "max_ae_epochs": max_ae_epochs, "max_head_epochs": max_head_epochs,
            "songs_sha256": hashlib.sha256("\n".join(song_ids).encode()).hexdigest()}
     if unlabeled_data is not None:  # absent otherwise, so earlier folders still resume
         key["unlabeled_data"] = unlabeled_data
+    if group_by is not None:  # likewise: folds by song alone are the earlier folders' folds
+        key["group_by"] = group_by
     return key
 
 
