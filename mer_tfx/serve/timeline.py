@@ -5,15 +5,25 @@ windows of `window_seconds` every `hop_seconds`, asks the model about each windo
 (in batches) and returns valence/arousal/quadrant per window; `plot_timeline`
 draws them.
 
-Windows start at 0, hop, 2*hop, ... while they fit in the song; when the last one
-ends before the song does, one more window ending exactly at the song's end is
-added, so every sample is analysed. A song no longer than one window gives a
-single window (the model loops it to 30 s, as in training).
+Windows start at 0, hop, 2*hop, ... while they fit in the song. The regular
+windows leave less than a hop at the end; when that tail is at least half a hop,
+one more window ending exactly at the song's end is added, so the end is
+analysed. A shorter tail is left out: the extra window would repeat the last one
+for a few samples more. A song no longer than one window gives a single window
+(the model loops it to 30 s, as in training).
+
+The plot names a quadrant only where both probabilities are at least `margin`
+(default `QUADRANT_MARGIN`, 0.1) from 0.5 (`clear_quadrant`); elsewhere it names
+none, since a probability near 0.5 says little about the side.
 
 Examples:
 
 >>> window_starts(num_samples=95 * 100, sample_rate=100, window_seconds=30, hop_seconds=10).tolist()
 [0, 1000, 2000, 3000, 4000, 5000, 6000, 6500]
+>>> window_starts(num_samples=94 * 100, sample_rate=100, window_seconds=30, hop_seconds=10).tolist()
+[0, 1000, 2000, 3000, 4000, 5000, 6000]
+>>> clear_quadrant(0.72, 0.35), clear_quadrant(0.498, 0.9)
+('Q4', None)
 """
 
 from __future__ import annotations
@@ -25,19 +35,22 @@ from typing import List, Union
 
 import numpy as np
 
+from mer_tfx.contract import QUADRANT_BY_INDEX
 from mer_tfx.errors import ParameterError
 from mer_tfx.serve.predictions import Prediction
 
 PathLike = Union[str, os.PathLike]
 
-# Russell's quadrants: colour of the band behind the curves.
+#: How far from 0.5 both P(high) must be for the plot to name a quadrant.
+QUADRANT_MARGIN = 0.1
+# Russell's quadrants: the colour of the plot's quadrant strip and their names
+# (the signs the model predicts, no mood words: it rates valence and arousal only).
 QUADRANT_COLOURS = {"Q1": "#f4a261", "Q2": "#e76f51", "Q3": "#577590", "Q4": "#90be6d"}
-QUADRANT_NAMES = {
-    "Q1": "Q1 +V +A (happy)",
-    "Q2": "Q2 -V +A (angry)",
-    "Q3": "Q3 -V -A (sad)",
-    "Q4": "Q4 +V -A (calm)",
-}
+QUADRANT_NAMES = {"Q1": "Q1 +V +A", "Q2": "Q2 -V +A", "Q3": "Q3 -V -A", "Q4": "Q4 +V -A"}
+# Probabilities come from float32 (0.4 is stored as 0.39999999...) and 0.6 - 0.5 is
+# 0.09999999999999998 in float64: a probability that prints as 0.400 or 0.600 is at
+# the margin 0.1, not inside it.
+_ROUNDING = 1e-6
 
 
 def window_starts(
@@ -60,9 +73,32 @@ def window_starts(
     if num_samples <= window:
         return np.zeros([1], np.int64)
     starts = np.arange(0, num_samples - window + 1, hop, dtype=np.int64)
-    if starts[-1] + window < num_samples:
+    tail = num_samples - (starts[-1] + window)  # not analysed yet; always < hop
+    if 2 * tail >= hop:
         starts = np.append(starts, num_samples - window)
     return starts
+
+
+def clear_quadrant(
+    valence_probability: float, arousal_probability: float, *, margin: float = QUADRANT_MARGIN
+) -> str | None:
+    """The quadrant ("Q1".."Q4") when both P(high) are at least `margin` from 0.5, else None.
+
+    A margin of 0 gives the model's own quadrant (high means P(high) > 0.5).
+
+    Args:
+        valence_probability, arousal_probability: P(high), in [0, 1].
+        margin: in [0, 0.5]. Defaults to `QUADRANT_MARGIN` (0.1).
+    """
+    _check_margin(margin)
+    if min(abs(valence_probability - 0.5), abs(arousal_probability - 0.5)) < margin - _ROUNDING:
+        return None
+    return QUADRANT_BY_INDEX[int(valence_probability > 0.5) + 2 * int(arousal_probability > 0.5)]
+
+
+def _check_margin(margin: float) -> None:
+    if not 0.0 <= margin <= 0.5:
+        raise ParameterError(f"margin must be in [0, 0.5]. Received: margin={margin}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,70 +197,124 @@ def format_timeline(timeline: Timeline) -> str:
     return "\n".join(lines)
 
 
-def plot_timeline(timeline: Timeline, *, path: PathLike, title: str | None = None) -> Path:
-    """Draws valence and arousal P(high) against time, with quadrant colour bands.
+def draw_timeline(timeline: Timeline, *, margin: float = QUADRANT_MARGIN, title: str | None = None):
+    """Valence and arousal P(high) against time, and the quadrant where both are clear.
 
-    Each window is drawn at its centre; the band behind it spans the time it
-    represents (half-way to its neighbours) in its quadrant's colour.
+    The lower panel has two lines, valence and arousal P(high) at each window's
+    centre, the 0.5 line and a grey band within `margin` of it. The strip above
+    names a quadrant only for windows whose two probabilities are both at least
+    `margin` from 0.5 (`clear_quadrant`), over the time each window represents
+    (half-way to its neighbours); it is blank elsewhere. A caption says so.
+
+    Args:
+        timeline: what `analyse_timeline` returned.
+        margin: in [0, 0.5]. Defaults to `QUADRANT_MARGIN` (0.1).
+        title: the plot's title. Defaults to the file's name and the window settings.
+
+    Returns:
+        A `matplotlib.figure.Figure` (no pyplot state: nothing to close). Its axes are
+        `[strip, curves]`.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    _check_margin(margin)
+    centres = (timeline.starts + timeline.ends) / 2.0
+    valence = [p.valence_probability for p in timeline.predictions]
+    arousal = [p.arousal_probability for p in timeline.predictions]
+    quadrants = [clear_quadrant(v, a, margin=margin) for v, a in zip(valence, arousal, strict=True)]
+    # The time each window represents: half-way between window centres, clamped to the song.
+    edges = np.concatenate([[0.0], (centres[1:] + centres[:-1]) / 2.0, [timeline.seconds]])
+    seconds = max(timeline.seconds, 1e-3)
+
+    fig = Figure(figsize=(10, 4.6), dpi=110)
+    strip, ax = fig.subplots(
+        2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 6], "hspace": 0.06}
+    )
+
+    # Runs of consecutive windows with the same clear quadrant, one span and one name each.
+    first = 0
+    for last in range(len(quadrants)):
+        if last + 1 < len(quadrants) and quadrants[last + 1] == quadrants[first]:
+            continue
+        quadrant = quadrants[first]
+        if quadrant is not None:
+            left, right = edges[first], edges[last + 1]
+            strip.axvspan(left, right, color=QUADRANT_COLOURS[quadrant], alpha=0.6, linewidth=0)
+            name = QUADRANT_NAMES[quadrant] if right - left > 0.09 * seconds else quadrant
+            if right - left > 0.025 * seconds:
+                strip.text((left + right) / 2.0, 0.5, name, ha="center", va="center", fontsize=8)
+        first = last + 1
+    strip.set_ylim(0, 1)
+    strip.set_yticks([])
+    strip.set_ylabel("quadrant", rotation=0, ha="right", va="center", fontsize=9)
+    strip.tick_params(axis="x", bottom=False)
+    strip.set_title(
+        title
+        or f"{Path(timeline.path).name}: {len(timeline)} windows of {timeline.window_seconds:g} s, "
+        f"hop {timeline.hop_seconds:g} s"
+    )
+
+    ax.axhspan(
+        0.5 - margin,
+        0.5 + margin,
+        color="#999999",
+        alpha=0.18,
+        linewidth=0,
+        label=f"within {margin:g} of 0.5",
+    )
+    ax.axhline(0.5, color="black", linestyle="--", linewidth=1, label="0.5")
+    marker = "o" if len(timeline) < 60 else None
+    ax.plot(centres, valence, marker=marker, color="#1d3557", linewidth=2, label="valence P(high)")
+    ax.plot(centres, arousal, marker=marker, color="#c1121f", linewidth=2, label="arousal P(high)")
+    ax.set_xlim(0, seconds)
+    ax.set_ylim(-0.03, 1.03)  # points at exactly 0 or 1 stay visible
+    ax.set_xlabel("time (s), window centres")
+    ax.set_ylabel("probability of high")
+
+    handles, labels = ax.get_legend_handles_labels()
+    order = ["valence P(high)", "arousal P(high)", "0.5", f"within {margin:g} of 0.5"]
+    handles = [handles[labels.index(label)] for label in order]
+    handles += [
+        Patch(color=QUADRANT_COLOURS[q], alpha=0.6, label=QUADRANT_NAMES[q])
+        for q in ("Q1", "Q2", "Q3", "Q4")
+        if q in quadrants
+    ]
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False
+    )
+    fig.text(
+        0.01,
+        0.01,
+        f"Quadrant shown where both probabilities are at least {margin:g} from 0.5; "
+        "blank where either is closer (uncertain).",
+        fontsize=8,
+        color="#444444",
+    )
+    fig.subplots_adjust(left=0.08, right=0.78, top=0.92, bottom=0.16)
+    return fig
+
+
+def plot_timeline(
+    timeline: Timeline,
+    *,
+    path: PathLike,
+    title: str | None = None,
+    margin: float = QUADRANT_MARGIN,
+) -> Path:
+    """Writes `draw_timeline`'s figure as a PNG.
+
+    Args:
+        timeline: what `analyse_timeline` returned.
+        path: the PNG to write; its folder is created.
+        title: as in `draw_timeline`.
+        margin: as in `draw_timeline`. Defaults to `QUADRANT_MARGIN` (0.1).
 
     Returns:
         The PNG's path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    centres = (timeline.starts + timeline.ends) / 2.0
-    valence = [p.valence_probability for p in timeline.predictions]
-    arousal = [p.arousal_probability for p in timeline.predictions]
-    # Band edges: half-way between window centres, clamped to the song.
-    edges = np.concatenate([[0.0], (centres[1:] + centres[:-1]) / 2.0, [timeline.seconds]])
-
-    fig, ax = plt.subplots(figsize=(10, 4), dpi=110)
-    try:
-        for left, right, p in zip(edges[:-1], edges[1:], timeline.predictions, strict=True):
-            ax.axvspan(
-                left,
-                right,
-                color=QUADRANT_COLOURS.get(p.quadrant, "#cccccc"),
-                alpha=0.25,
-                linewidth=0,
-            )
-        marker = "o" if len(timeline) < 60 else None
-        ax.plot(
-            centres, valence, marker=marker, color="#1d3557", linewidth=2, label="valence P(high)"
-        )
-        ax.plot(
-            centres, arousal, marker=marker, color="#c1121f", linewidth=2, label="arousal P(high)"
-        )
-        ax.axhline(0.5, color="black", linestyle="--", linewidth=1, label="0.5 threshold")
-        ax.set_xlim(0, max(timeline.seconds, 1e-3))
-        ax.set_ylim(-0.03, 1.03)  # points at exactly 0 or 1 stay visible
-        ax.set_xlabel("time (s), window centres")
-        ax.set_ylabel("probability of high")
-        ax.set_title(
-            title
-            or f"{Path(timeline.path).name}: {len(timeline)} windows of {timeline.window_seconds:g} s, "
-            f"hop {timeline.hop_seconds:g} s"
-        )
-        used = [
-            q
-            for q in ("Q1", "Q2", "Q3", "Q4")
-            if any(p.quadrant == q for p in timeline.predictions)
-        ]
-        handles, _ = ax.get_legend_handles_labels()
-        handles += [
-            Patch(color=QUADRANT_COLOURS[q], alpha=0.4, label=QUADRANT_NAMES[q]) for q in used
-        ]
-        ax.legend(
-            handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False
-        )
-        fig.tight_layout()
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, format="png")
-    finally:
-        plt.close(fig)
+    fig = draw_timeline(timeline, margin=margin, title=title)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png")
     return out
