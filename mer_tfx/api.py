@@ -248,7 +248,8 @@ def predict_timeline(
     """One song's valence, arousal and quadrant in windows over time (`mer predict --timeline`).
 
     Windows of `window_seconds` start every `hop_seconds`; one more ends exactly at
-    the song's end, so every sample is rated (`mer_tfx.serve.timeline`).
+    the song's end when the regular windows leave at least half a hop unrated
+    (`mer_tfx.serve.timeline`).
 
     Args:
         path_or_waveform: an audio file, or a float waveform [samples] with `sample_rate`.
