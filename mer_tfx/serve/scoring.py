@@ -202,11 +202,20 @@ class ScoreSongsFn(beam.DoFn):
     Args:
         model_dir: the pushed model (Pusher base, model base path or version folder).
         timeline: also score windows over time. Defaults to None (no timeline).
+        progress_path: a `mer_tfx.console.SharedProgress` file, advanced once per song
+            (scored or skipped). Defaults to None (no progress bar).
     """
 
-    def __init__(self, *, model_dir: str, timeline: Optional[TimelineSettings] = None):
+    def __init__(
+        self,
+        *,
+        model_dir: str,
+        timeline: Optional[TimelineSettings] = None,
+        progress_path: Optional[str] = None,
+    ):
         self._model_dir = str(model_dir)
         self._timeline = timeline
+        self._progress_path = progress_path
         self._model = None
 
     def setup(self):
@@ -249,6 +258,13 @@ class ScoreSongsFn(beam.DoFn):
         return answers
 
     def process(self, songs: Sequence[Song]) -> Iterator:
+        from mer_tfx import console
+
+        for item in self._score(songs):
+            yield item
+            console.advance(self._progress_path)  # one item (row or skipped) per song
+
+    def _score(self, songs: Sequence[Song]) -> Iterator:
         from mer_tfx.serve.timeline import analyse_timeline
 
         decoded = []
@@ -287,6 +303,15 @@ class ScoreSongsFn(beam.DoFn):
 
 # ------------------------------------------------------------------------- the pipeline
 
+# Runners whose workers run on this machine (None: Beam's default, the DirectRunner).
+_DIRECT_RUNNERS = (
+    None,
+    "DirectRunner",
+    "direct",
+    "BundleBasedDirectRunner",
+    "SwitchingDirectRunner",
+)
+
 
 def default_beam_args(beam_args: Sequence[str] = (), *, workers: Optional[int] = None) -> List[str]:
     """`beam_args`, plus the multi-process DirectRunner when they choose no runner or mode.
@@ -314,16 +339,20 @@ def build_scoring_pipeline(
     parts_prefix: str,
     timeline: Optional[TimelineSettings] = None,
     batch_size: int = 8,
+    progress_path: Optional[str] = None,
 ) -> None:
-    """Adds the scoring steps: songs -> JSON-lines shards `<parts_prefix>scored*`, `...skipped*`."""
+    """Adds the scoring steps: songs -> JSON-lines shards `<parts_prefix>scored*`, `...skipped*`.
+
+    `progress_path`: a `console.SharedProgress` file the workers advance once per song.
+    """
     results = (
         pipeline
         | "Songs" >> beam.Create(list(songs), reshuffle=True)
         | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=max(1, batch_size))
         | "Score"
-        >> beam.ParDo(ScoreSongsFn(model_dir=model_dir, timeline=timeline)).with_outputs(
-            _SKIPPED_TAG, main="scored"
-        )
+        >> beam.ParDo(
+            ScoreSongsFn(model_dir=model_dir, timeline=timeline, progress_path=progress_path)
+        ).with_outputs(_SKIPPED_TAG, main="scored")
     )
     for name in ("scored", _SKIPPED_TAG):
         (
@@ -479,8 +508,9 @@ def score_catalog(
         ParameterError: bad extension, no model, or an existing `out` whose columns
             differ from this run's (with and without `--timeline`).
     """
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+    from mer_tfx import console
     from mer_tfx.serve.servable import resolve_model_dir
 
     out = Path(out).expanduser().resolve()
@@ -505,7 +535,14 @@ def score_catalog(
         out.parent.mkdir(parents=True, exist_ok=True)
         parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent))
         try:
-            with beam.Pipeline(options=PipelineOptions(default_beam_args(beam_args))) as p:
+            options = PipelineOptions(default_beam_args(beam_args))
+            # The workers of Beam's DirectRunner run on this machine and can advance a
+            # bar through a file; a remote runner's cannot.
+            local = options.view_as(StandardOptions).runner in _DIRECT_RUNNERS
+            with (
+                console.SharedProgress(total=len(todo), desc="mer score", unit="song") as progress,
+                beam.Pipeline(options=options) as p,
+            ):
                 build_scoring_pipeline(
                     p,
                     todo,
@@ -513,6 +550,7 @@ def score_catalog(
                     parts_prefix=str(parts) + os.sep,
                     timeline=timeline,
                     batch_size=batch_size,
+                    progress_path=progress.path if local else None,
                 )
             order = {song.path: song.index for song in todo}
             new_rows = sorted(_read_parts(parts, "scored"), key=lambda r: order[r["path"]])

@@ -185,3 +185,24 @@ def test_default_runner_is_one_process_per_core_unless_the_user_chooses():
         "in_memory",
     ]
     assert default_beam_args([], workers=1) == []
+
+
+def test_a_progress_bar_counts_every_song_scored_or_skipped(
+    catalog, tmp_path, pushed_base, monkeypatch
+):
+    import io
+
+    from tqdm import tqdm
+
+    from mer_tfx import console
+
+    bars = []
+
+    def recording_progress(*, total, desc, unit="it", **kwargs):
+        bars.append(tqdm(total=total, desc=desc, unit=unit, file=io.StringIO(), **kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr(console, "progress", recording_progress)
+    score_catalog(catalog, model_dir=pushed_base, out=tmp_path / "scores.csv", beam_args=IN_MEMORY)
+    (bar,) = bars
+    assert (bar.desc, bar.total, bar.n) == ("mer score", 5, 5)  # 3 scored + 2 skipped
