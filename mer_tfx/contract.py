@@ -60,7 +60,7 @@ QUADRANT_BY_INDEX = ("Q3", "Q4", "Q2", "Q1")
 SERVING_DEFAULT = "serving_default"  # float32 waveform [batch, samples] at the model's rate
 SERVING_WAV = "serving_wav"  # base64 16-bit PCM WAV bytes [batch]
 SERVING_EXAMPLES = "serving_examples"  # serialized tf.Examples with LOG_MEL (TFMA)
-MODEL_INFO = "model_info"  # the model's sample rate, clip and segment seconds, preset
+MODEL_INFO = "model_info"  # sample rate, clip and segment seconds, preset, training data, gate
 SIGNATURES = (SERVING_DEFAULT, SERVING_WAV, SERVING_EXAMPLES, MODEL_INFO)
 # The served model's name: the Pusher writes <serving dir>/<MODEL_NAME>/<version>/, and
 # TF Serving, `mer serve` and the client address it as /v1/models/<MODEL_NAME>.
@@ -71,7 +71,10 @@ LABEL_INFO_FILE = "label_info.json"  # thresholds and counts (examples artifact,
 SKIPPED_FILES_FILE = "skipped_files.csv"  # unreadable audio: path, song_id, reason
 SKIPPED_COLUMNS = ("path", "song_id", "reason")
 PRESET_FILE = "preset.json"  # the preset a transform or a model used
-ASSETS_EXTRA = "assets.extra"  # SavedModel folder for the two files above
+MODEL_INFO_FILE = "model_info.json"  # the export's `model_info` answer, readable without TF
+KERAS_MODELS_FILE = "keras_models.json"  # the exported Keras models' configs (no weights)
+WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving's warm-up PredictionLog records
+ASSETS_EXTRA = "assets.extra"  # SavedModel folder for the files above (TF Serving reads only WARMUP_FILE)
 
 # ------------------------------------------------------------------- audio wire format
 # What `serving_wav` accepts and the client sends: RIFF/WAVE, PCM (format 1), 16 bit,

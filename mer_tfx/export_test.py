@@ -19,6 +19,8 @@ from mer_tfx.features import clip_to_log_mel_segments
 
 PRESET = presets.get("small")
 RATE = PRESET.features.sample_rate
+TRAINING_DATA = "synthetic test tones, 0 training songs"
+GATE = "accuracy >= 0.6 and F1 >= 0.6"
 
 
 def _tiny_models(seed: int = 0):
@@ -48,6 +50,8 @@ def exported(tmp_path_factory):
         arousal_head=arousal,
         preset=PRESET,
         label_info={"source": "test"},
+        training_data=TRAINING_DATA,
+        gate=GATE,
     )
     return path, tf.saved_model.load(str(path))
 
@@ -108,6 +112,53 @@ def test_model_info(exported):
     np.testing.assert_allclose(out["clip_seconds"].numpy(), [30.0] * 3)
     np.testing.assert_allclose(out["segment_seconds"].numpy(), [PRESET.features.segment_seconds] * 3)
     assert list(out["preset"].numpy()) == [b"small"] * 3
+    assert list(out["training_data"].numpy()) == [TRAINING_DATA.encode()] * 3
+    assert list(out["gate"].numpy()) == [GATE.encode()] * 3
+
+
+def test_model_info_json_is_the_signatures_answer(exported):
+    """`assets.extra/model_info.json` says what `model_info` says, without TensorFlow."""
+    path, loaded = exported
+    out = loaded.signatures["model_info"](unused=tf.constant([0], tf.int32))
+    saved = export.read_model_info(path)
+    assert set(saved) == set(out)
+    for key, value in out.items():
+        row = value.numpy()[0]
+        assert saved[key] == (row.decode() if isinstance(row, bytes) else pytest.approx(row))
+
+
+def test_model_info_defaults_say_unknown_and_none():
+    encoder, valence, arousal = _tiny_models()
+    info = export.ServingModule(encoder=encoder, valence_head=valence, arousal_head=arousal,
+                                preset=PRESET).info_values()
+    assert (info["training_data"], info["gate"]) == ("unknown", "none")
+
+
+def test_warmup_requests_replay_through_their_signatures(exported):
+    """TF Serving's warm-up file: PredictionLog records whose requests the model answers."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path, loaded = exported
+    records = list(tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests")))
+    expected_keys = {
+        "serving_default": {"valence_probability", "arousal_probability", "valence_label",
+                            "arousal_label", "quadrant"},
+        "serving_wav": {"valence_probability", "arousal_probability", "valence_label",
+                        "arousal_label", "quadrant"},
+        "model_info": {"sample_rate", "clip_seconds", "segment_seconds", "preset",
+                       "training_data", "gate"},
+    }
+    answered = []
+    for record in records:
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        request = log.predict_log.request
+        assert request.model_spec.name == "mer"
+        signature = request.model_spec.signature_name
+        inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+        out = loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+        assert set(out) == expected_keys[signature]
+        answered.append(signature)
+    assert sorted(answered) == sorted(expected_keys)
 
 
 def test_examples_signature_agrees_with_waveform(exported):
@@ -340,3 +391,59 @@ def test_export_of_trained_models_holds_weights_only(tmp_path):
         expected = head.predict(embeddings, verbose=0)[:, 1]
         # Same weights, same float32 maths: only op-ordering rounding can differ.
         np.testing.assert_allclose(out[key].numpy(), expected, rtol=0, atol=1e-5)
+
+
+def test_load_keras_models_serves_the_same_probabilities(tmp_path):
+    """The exported encoder and heads come back as Keras models (a standardised, pooled
+    head; three averaged heads) that answer as the SavedModel does on the same log-mels."""
+    from mer_tfx import recipe
+    from mer_tfx.models import ConvAutoencoder, SequenceHead
+
+    keras.utils.set_random_seed(7)
+    f = PRESET.features
+    encoder = ConvAutoencoder.from_preset(PRESET).encoder
+    log_mel = clip_to_log_mel_segments(tf.constant(_tone(30.0, batch=3)), f).numpy()
+    embeddings = encoder(log_mel.reshape(-1, f.num_frames, f.n_mels, 1)).numpy()
+    embeddings = embeddings.reshape(3, f.num_segments, -1)
+    valence = SequenceHead(embedding_dim=embeddings.shape[-1], num_segments=None, rnn_units=4,
+                           normalize=True, pool="meanstd", pool_frames=27)
+    valence.adapt(embeddings)
+    arousal = recipe.average_heads(
+        [SequenceHead(embedding_dim=embeddings.shape[-1], num_segments=None, rnn_units=3)
+         for _ in range(3)], name="arousal_heads")
+    path = tmp_path / "model"
+    export.export_serving_model(path, encoder=encoder, valence_head=valence,
+                                arousal_head=arousal, preset=PRESET)
+    del encoder, valence, arousal  # nothing below may read the originals
+    keras.backend.clear_session()
+    rebuilt_encoder, rebuilt_valence, rebuilt_arousal = export.load_keras_models(path)
+    serialized = [
+        tf.train.Example(features=tf.train.Features(feature={
+            "log_mel": tf.train.Feature(float_list=tf.train.FloatList(value=row.ravel()))
+        })).SerializeToString()
+        for row in log_mel
+    ]
+    served = tf.saved_model.load(str(path)).signatures["serving_examples"](
+        examples=tf.constant(serialized))
+    rebuilt = rebuilt_encoder(log_mel.reshape(-1, f.num_frames, f.n_mels, 1)).numpy()
+    rebuilt = rebuilt.reshape(3, f.num_segments, -1)
+    # Same weights, same float32 maths: only op-ordering rounding can differ.
+    np.testing.assert_allclose(rebuilt_valence(rebuilt).numpy()[:, 1],
+                               served["valence"].numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(rebuilt_arousal(rebuilt).numpy()[:, 1],
+                               served["arousal"].numpy(), rtol=0, atol=1e-5)
+    # A fresh model of the same configs (other weights) answers differently: the
+    # weights really were read.
+    fresh = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(rebuilt_valence))
+    assert not np.allclose(fresh(rebuilt).numpy()[:, 1], served["valence"].numpy(), atol=1e-5)
+
+
+def test_load_keras_models_needs_the_configs(exported, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(exported[0], copy)
+    (copy / "assets.extra" / "keras_models.json").unlink()
+    with pytest.raises(ParameterError, match="keras_models.json"):
+        export.load_keras_models(copy)

@@ -242,7 +242,9 @@ def create_pipeline(
         hyperparameters=hyperparameters,
         train_args=tfx.proto.TrainArgs(num_steps=0),
         eval_args=tfx.proto.EvalArgs(num_steps=0),
-        custom_config=custom_config,
+        # The gate goes into the model's `model_info`; the Tuner does not need it.
+        custom_config={**custom_config,
+                       "gate": {"accuracy": float(accuracy_threshold), "f1": float(f1_threshold)}},
     )
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

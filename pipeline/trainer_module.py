@@ -11,11 +11,14 @@ executor that also passes the examples' label information, Keras 3):
    stage 1 (the masked autoencoder), the frozen encoder, and one sequence head for
    valence and one for arousal, with the Tuner's best hyperparameters when it ran;
 3. exports the serving SavedModel (`mer_tfx.export`) to `fn_args.serving_model_dir`,
-   with the label information of the examples artifact.
+   with the label information of the examples artifact, and for `model_info` a line
+   on the training data (`describe_training_data`) and the Evaluator's gate
+   (`describe_gate`).
 
 `fn_args.custom_config`: {"preset": name or preset dict, "overrides": {preset field:
-value}, "seed": int, "val_fraction": float (default 0.2), "label_info": dict (added
-by the executor)}. TensorBoard logs go to `fn_args.model_run_dir`.
+value}, "seed": int, "val_fraction": float (default 0.2), "gate": {"accuracy": float,
+"f1": float} (the Evaluator's thresholds), "label_info": dict (added by the
+executor)}. TensorBoard logs go to `fn_args.model_run_dir`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.trainer import LABEL_INFO_KEY
-from mer_tfx import console, contract, export, presets, recipe
+from mer_tfx import console, contract, export, presets, recipe, synthetic
 from mer_tfx.errors import DatasetError
 from mer_tfx.presets import Preset
 
@@ -105,6 +108,51 @@ def hyperparameter_values(hyperparameters) -> dict:
     return dict(keras_tuner.HyperParameters.from_config(hyperparameters).values)
 
 
+# The datasets a pipeline reads, by `label_info["layout"]` (mer_tfx.datasets).
+DATASET_NAMES = {"4q": "4Q (Panda et al. 2018)", "pmemo": "PMEmo (Zhang et al. 2018)"}
+
+
+def _is_synthetic(data_root: str) -> bool:
+    """Whether `data_root` holds `mer_tfx.synthetic`'s dataset (its README says so)."""
+    readme = f"{data_root.rstrip('/')}/README.txt"
+    try:
+        with tf.io.gfile.GFile(readme, "r") as handle:
+            return handle.read(len(synthetic.README_MARKER)) == synthetic.README_MARKER
+    except (tf.errors.OpError, UnicodeDecodeError):
+        return False
+
+
+def describe_training_data(label_info: dict | None, *, songs: int) -> str:
+    """One line on what the model was trained on, for the export's `model_info`.
+
+    Args:
+        label_info: the examples artifact's `label_info.json` (its `layout` and `input`).
+        songs: the training songs the Trainer read (its validation part included).
+
+    Returns:
+        e.g. "4Q (Panda et al. 2018), 607 training songs", "synthetic (mer_tfx.synthetic,
+        4Q layout), 24 training songs", "CSV manifest songs.csv, 80 training songs".
+    """
+    info = dict(label_info or {})
+    layout, data_root = info.get("layout"), str(info.get("input") or "")
+    count = f"{songs} training songs"
+    if layout == "4q" and data_root and _is_synthetic(data_root):
+        return f"synthetic (mer_tfx.synthetic, 4Q layout), {count}"
+    if layout in DATASET_NAMES:
+        return f"{DATASET_NAMES[layout]}, {count}"
+    if layout == "manifest":
+        return f"CSV manifest {data_root.rstrip('/').rsplit('/', 1)[-1]}, {count}"
+    return count
+
+
+def describe_gate(gate: dict | None) -> str:
+    """The Evaluator's gate as one line (`custom_config["gate"]`), or "none" without one."""
+    if not gate:
+        return export.NO_GATE
+    return (f"valence and arousal on the eval split: accuracy >= {gate['accuracy']:g} and "
+            f"F1 >= {gate['f1']:g}, and none lower than the latest blessed model's")
+
+
 def describe_device() -> str:
     gpus = tf.config.list_physical_devices("GPU")
     return f"GPU ({', '.join(g.name for g in gpus)})" if gpus else "CPU (no GPU visible)"
@@ -156,6 +204,7 @@ def train_and_export(
     label_info: dict | None = None,
     val_fraction: float = VALIDATION_FRACTION,
     unlabeled_data: str | None = None,
+    gate: dict | None = None,
 ) -> dict:
     """The whole Trainer: load, the two-stage recipe, export. Returns a summary dict."""
     start = time.monotonic()
@@ -181,6 +230,8 @@ def train_and_export(
         arousal_head=result.head("arousal"),
         preset=preset,
         label_info=dict(label_info or {}),
+        training_data=describe_training_data(label_info, songs=len(data["song_id"])),
+        gate=describe_gate(gate),
     )
     seconds = time.monotonic() - start
     log(f"exported the serving model to {serving_model_dir} ({seconds:.1f}s in all)")
@@ -200,4 +251,5 @@ def run_fn(fn_args) -> None:
         label_info=config.get(LABEL_INFO_KEY),
         val_fraction=float(config.get("val_fraction", VALIDATION_FRACTION)),
         unlabeled_data=config.get("unlabeled_data"),
+        gate=config.get("gate"),
     )

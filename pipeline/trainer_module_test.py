@@ -80,3 +80,41 @@ def test_the_pipeline_trainer_reads_label_info_through_its_artifact(tmp_path):
     (trainer,) = [c for c in pipe.components if c.id == "Trainer"]
     # The executor that adds the examples artifact's label_info.json to custom_config.
     assert trainer.executor_spec.executor_class is Executor
+
+
+def test_describe_training_data_names_the_dataset(tmp_path):
+    from mer_tfx import synthetic
+
+    (tmp_path / "README.txt").write_text(synthetic.README_MARKER + "\nmore text\n")
+    describe = trainer_module.describe_training_data
+    assert describe({"layout": "4q", "input": str(tmp_path)}, songs=24) == (
+        "synthetic (mer_tfx.synthetic, 4Q layout), 24 training songs")
+    assert describe({"layout": "4q", "input": str(tmp_path / "4QAED")}, songs=607) == (
+        "4Q (Panda et al. 2018), 607 training songs")
+    assert describe({"layout": "pmemo", "input": "/data/PMEmo2019"}, songs=600) == (
+        "PMEmo (Zhang et al. 2018), 600 training songs")
+    assert describe({"layout": "manifest", "input": "/data/songs.csv"}, songs=80) == (
+        "CSV manifest songs.csv, 80 training songs")
+    assert describe(None, songs=3) == "3 training songs"
+
+
+def test_describe_gate_states_the_thresholds():
+    text = trainer_module.describe_gate({"accuracy": 0.6, "f1": 0.55})
+    assert "accuracy >= 0.6" in text and "F1 >= 0.55" in text
+    assert trainer_module.describe_gate(None) == "none"
+
+
+def test_the_pipeline_trainer_is_told_the_evaluators_gate(tmp_path):
+    import json
+
+    from pipeline import factory
+
+    pipe = factory.create_pipeline(
+        pipeline_root=tmp_path / "root", data_root=tmp_path / "data",
+        serving_model_dir=tmp_path / "s", metadata_path=tmp_path / "m.sqlite",
+        accuracy_threshold=0.65, f1_threshold=0.5,
+    )
+    (trainer,) = [c for c in pipe.components if c.id == "Trainer"]
+    config = trainer.exec_properties["custom_config"]
+    config = json.loads(config) if isinstance(config, str) else config
+    assert config["gate"] == {"accuracy": 0.65, "f1": 0.5}
