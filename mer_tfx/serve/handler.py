@@ -368,7 +368,7 @@ class RestHttpServer(ThreadingHTTPServer):
             return
         try:
             super().process_request(request, client_address)
-        except BaseException:
+        except Exception:  # the thread did not start (a KeyboardInterrupt may come after)
             self._release()
             raise
 
@@ -438,7 +438,7 @@ class RestHttpServer(ThreadingHTTPServer):
             with self._connections_lock:
                 handlers = list(self._handlers)
                 open_connections = self._open_connections
-            if not open_connections:
+            if open_connections <= 0:
                 return True
             for handler in handlers:
                 if handler.idle:

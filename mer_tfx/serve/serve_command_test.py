@@ -57,8 +57,10 @@ def test_mer_serve_prints_urls_serves_and_stops_on_ctrl_c(pushed_base):
             status = json.load(response)
         assert status["model_version_status"][0]["state"] == "AVAILABLE"
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0
-        assert '"GET /v1/models/mer" 200' in process.stderr.read()
+        # communicate, not wait: a full stderr pipe nobody reads would block the server.
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        assert '"GET /v1/models/mer" 200' in err
     finally:
         if process.poll() is None:
             process.kill()
@@ -138,7 +140,8 @@ def test_mer_serve_on_sigterm_finishes_the_request_in_flight(pushed_base, tmp_pa
             while chunk := sock.recv(65536):
                 answer += chunk
         assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
-        assert process.wait(timeout=60) == 0
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
     finally:
         if process.poll() is None:
             process.kill()
