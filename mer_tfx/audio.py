@@ -32,6 +32,7 @@ import numpy as np
 import soundfile
 import soxr
 
+from mer_tfx.contract import clip_samples
 from mer_tfx.errors import AudioLoadError, ParameterError
 
 PathLike = Union[str, os.PathLike]
@@ -297,7 +298,7 @@ def load_clip(path: PathLike, *, sample_rate: int, clip_seconds: float = 30.0) -
         raise ParameterError(
             f"clip_seconds must be a positive number. Received: clip_seconds={clip_seconds!r}"
         )
-    num_samples = int(round(float(clip_seconds) * sample_rate))
+    num_samples = clip_samples(clip_seconds=float(clip_seconds), sample_rate=sample_rate)
     if num_samples <= 0:
         raise ParameterError(
             f"clip_seconds * sample_rate must be at least one sample. Received: clip_seconds={clip_seconds!r}"

@@ -93,3 +93,35 @@ WAV_CANONICAL_HEADER = (
 WAV_CHANNELS_OFFSET = 22
 WAV_RATE_OFFSET = 24
 WAV_DATA_SIZE_OFFSET = 40
+
+# ------------------------------------------------------- clip length, log-mel Examples
+def clip_samples(*, clip_seconds: float, sample_rate: int) -> int:
+    """Samples in one clip, `clip_seconds * sample_rate` rounded: what every clip is looped
+    or cut to (the ExampleGen, the export's signatures, the client, the scorer)."""
+    return int(round(clip_seconds * sample_rate))
+
+
+def log_mel_size(features) -> int:
+    """Values in one song's `LOG_MEL` feature: segments * frames * mels of `features` (a
+    `mer_tfx.presets.FeatureConfig`)."""
+    return features.num_segments * features.num_frames * features.n_mels
+
+
+def log_mel_example_schema(features, *, with_labels: bool = False) -> dict:
+    """The schema of a LogMelTransform Example: the one its readers parse with (the
+    Trainer, the export's `serving_examples`), without TensorFlow.
+
+    Args:
+        features: a `mer_tfx.presets.FeatureConfig`.
+        with_labels: also `SONG_ID` (bytes, "" when absent) and each of `LABEL_KEYS` (int64).
+
+    Returns:
+        {feature name: (shape, dtype name, default value)}, in `tf.io.FixedLenFeature`'s
+        argument order: `{k: tf.io.FixedLenFeature(*v) for k, v in schema.items()}` is the
+        `tf.io.parse_example` spec. `LOG_MEL` is float32 [segments * frames * mels].
+    """
+    schema = {LOG_MEL: ([log_mel_size(features)], "float32", None)}
+    if with_labels:
+        schema[SONG_ID] = ([], "string", "")
+        schema.update({label: ([], "int64", None) for label in LABEL_KEYS})
+    return schema

@@ -63,6 +63,7 @@ from mer_tfx.contract import (
     WAV_PCM_SCALE,
     WAV_RATE_OFFSET,
     WAV_SAMPLE_WIDTH_BYTES,
+    log_mel_example_schema,
 )
 from mer_tfx.errors import ParameterError
 from mer_tfx.features import clip_to_log_mel_segments, loop_to_length
@@ -249,9 +250,8 @@ class ServingModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(self, examples):
         f = self._features
-        size = f.num_segments * f.num_frames * f.n_mels
         parsed = tf.io.parse_example(
-            examples, {LOG_MEL: tf.io.FixedLenFeature([size], tf.float32)}
+            examples, {k: tf.io.FixedLenFeature(*v) for k, v in log_mel_example_schema(f).items()}
         )
         log_mel = tf.reshape(parsed[LOG_MEL], [-1, f.num_segments, f.num_frames, f.n_mels])
         valence, arousal = self.predict_log_mel(log_mel)

@@ -26,10 +26,14 @@ import dataclasses
 import json
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from mer_tfx import contract
 from mer_tfx.errors import ParameterError
 
 CLIP_SECONDS = 30
 NUM_MELS = 128
+# The preset a run, a component or a command uses when it is given none: the one place
+# this name is written (`default()` returns the preset).
+DEFAULT_NAME = "small"
 NUM_FRAMES = 216
 
 
@@ -83,7 +87,7 @@ class FeatureConfig:
     @property
     def clip_samples(self) -> int:
         """Samples in one clip (`clip_seconds * sample_rate`)."""
-        return int(round(self.clip_seconds * self.sample_rate))
+        return contract.clip_samples(clip_seconds=self.clip_seconds, sample_rate=self.sample_rate)
 
     @property
     def segment_samples(self) -> int:
@@ -241,6 +245,23 @@ class Preset:
         """A JSON-serialisable dict (used to record the preset with artifacts)."""
         return dataclasses.asdict(self)
 
+    def to_json(self) -> str:
+        """`to_dict()` as JSON with sorted keys: how artifacts and exec properties record it."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Preset:
+        """Inverse of `to_json` (and reads `preset.json` files, which are indented).
+
+        Raises:
+            ParameterError: the text is not the JSON of a preset.
+        """
+        try:
+            return cls.from_dict(json.loads(text))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ParameterError(
+                f"Malformed preset JSON ({error}). Received: {text[:200]!r}") from None
+
     @classmethod
     def from_dict(cls, config: dict) -> Preset:
         """Inverse of `to_dict`."""
@@ -334,6 +355,11 @@ def get(name: str) -> Preset:
         ) from None
 
 
+def default() -> Preset:
+    """The preset used when none is given (`DEFAULT_NAME`)."""
+    return get(DEFAULT_NAME)
+
+
 def for_dataset(dataset: str, *, small: bool = False) -> Tuple[Preset, ...]:
     """The paper presets of one dataset ("pmemo" or "4q"), shortest segment first."""
     if dataset not in {"pmemo", "4q"}:
@@ -357,12 +383,7 @@ def resolve(preset: str | Preset | Mapping[str, Any]) -> Preset:
     if isinstance(preset, Mapping):
         return Preset.from_dict(dict(preset))
     if isinstance(preset, str) and preset.lstrip().startswith("{"):
-        try:
-            return Preset.from_dict(json.loads(preset))
-        except (ValueError, KeyError, TypeError) as error:
-            raise ParameterError(
-                f"Malformed preset JSON ({error}). Received: preset={preset!r}"
-            ) from None
+        return Preset.from_json(preset)
     if isinstance(preset, str):
         return get(preset)
     raise ParameterError(

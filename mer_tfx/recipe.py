@@ -39,6 +39,11 @@ from mer_tfx import presets as presets_lib
 from mer_tfx import training
 from mer_tfx.errors import ParameterError
 
+# The share of a fold's training songs held out for early stopping in the paper's protocol
+# (`mer experiment`); the pipeline's Trainer holds out
+# `pipeline.trainer_module.VALIDATION_FRACTION` of its train split.
+VALIDATION_FRACTION = 0.1
+
 # The one head of a plain run (the Trainer's); `mer experiment` names its variants.
 DEFAULT_HEAD = "head"
 # Hyperparameters a head variant may set (the Tuner searches the first three).
@@ -249,7 +254,7 @@ def pretrain_stage(
     strata: Sequence[int],
     preset,
     seed: int = 0,
-    val_fraction: float = 0.1,
+    val_fraction: float = VALIDATION_FRACTION,
     unlabeled_log_mels=None,
     max_epochs: int | None = None,
     mixed_precision: bool = False,
@@ -267,7 +272,8 @@ def pretrain_stage(
         strata: int [songs], what the validation split stratifies on.
         preset: preset name, `Preset` or its dict (`presets.resolve`).
         seed: seeds the split, the weights, the shuffles and the masks. Defaults to 0.
-        val_fraction: share of the songs held out for early stopping. Defaults to 0.1.
+        val_fraction: share of the songs held out for early stopping. Defaults to
+            `VALIDATION_FRACTION` (0.1).
         unlabeled_log_mels: float32 `[songs, segments, frames, mels]` (or
             `[segments, frames, mels]`) of unlabelled audio that stage 1 trains on as
             well; never validated on, never seen by the heads. Defaults to None.
@@ -433,7 +439,7 @@ def train_two_stage(
     strata: Sequence[int],
     preset,
     seed: int = 0,
-    val_fraction: float = 0.1,
+    val_fraction: float = VALIDATION_FRACTION,
     unlabeled_log_mels=None,
     head_variants: Mapping[str, Mapping[str, Any]] | None = None,
     max_ae_epochs: int | None = None,

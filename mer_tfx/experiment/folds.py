@@ -61,7 +61,7 @@ def make_folds(
     folds: int = 10,
     rounds: int = 1,
     seed: int = 0,
-    val_fraction: float = 0.1,
+    val_fraction: float = recipe.VALIDATION_FRACTION,
     song_ids: Sequence[str] | None = None,
     groups: Sequence[int] | None = None,
 ) -> List[FoldSplit]:

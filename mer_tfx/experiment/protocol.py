@@ -45,6 +45,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mer_tfx import recipe
 from mer_tfx.errors import DatasetError, ParameterError
 from mer_tfx.experiment import features_cache, jobs, quadrants, run_info, songs
 from mer_tfx.experiment import report as report_lib
@@ -358,7 +359,7 @@ def run_experiment(
     max_head_epochs: Optional[int] = None,
     limit_songs: Optional[int] = None,
     run_folds: Optional[int] = None,
-    val_fraction: float = 0.1,
+    val_fraction: float = recipe.VALIDATION_FRACTION,
     layout: Optional[str] = None,
     mixed_precision: bool = True,
     cache_dir=None,

@@ -42,6 +42,7 @@ from mer_tfx.contract import (
     SERVING_WAV,
     WAV_ENCODE_SCALE,
     WAV_SAMPLE_WIDTH_BYTES,
+    clip_samples,
 )
 from mer_tfx.errors import ParameterError
 from mer_tfx.serve.predictions import (
@@ -192,15 +193,14 @@ class RestModel:
             # result is the same): equal shapes let TF Serving's batching merge requests.
             from mer_tfx.features import loop_to_length_np
 
-            clip_samples = int(
-                round(self.model_info().clip_seconds * self.model_info().sample_rate)
-            )
+            info = self.model_info()
+            samples = clip_samples(clip_seconds=info.clip_seconds, sample_rate=info.sample_rate)
             waveforms = [
-                w if len(w) == 0 else loop_to_length_np(w, num_samples=clip_samples)
+                w if len(w) == 0 else loop_to_length_np(w, num_samples=samples)
                 for w in waveforms
             ]
             # ~21 bytes per float as JSON: keep each body well below the 64 MiB limit.
-            per_request = max(1, _MAX_JSON_BYTES_PER_REQUEST // (21 * clip_samples))
+            per_request = max(1, _MAX_JSON_BYTES_PER_REQUEST // (21 * samples))
             by_index: dict = {}
             for group in same_length_groups(waveforms):
                 for first in range(0, len(group), per_request):

@@ -39,7 +39,7 @@ import apache_beam as beam
 import numpy as np
 
 from mer_tfx.audio import AUDIO_EXTENSIONS
-from mer_tfx.contract import SKIPPED_COLUMNS
+from mer_tfx.contract import SKIPPED_COLUMNS, clip_samples
 from mer_tfx.errors import AudioLoadError, ParameterError
 from mer_tfx.serve.predictions import Prediction, ServingError
 
@@ -225,7 +225,8 @@ class ScoreSongsFn(beam.DoFn):
         info = self._model.model_info()
         self._rate = info.sample_rate
         self._clip_seconds = info.clip_seconds
-        self._clip_samples = int(round(info.clip_seconds * info.sample_rate))
+        self._clip_samples = clip_samples(clip_seconds=info.clip_seconds,
+                                          sample_rate=info.sample_rate)
 
     def _decode(self, song: Song) -> Tuple[np.ndarray, np.ndarray, float]:
         """(model clip, the whole song or None, seconds); raises AudioLoadError."""
