@@ -82,7 +82,7 @@ def run_pipeline(manifest: Path, preset, out: Path, beam_args):
     from components import AudioExampleGen, LogMelTransform
 
     example_gen = AudioExampleGen(str(manifest), preset=preset)
-    transform = LogMelTransform(examples=example_gen.outputs["examples"], preset=preset)
+    transform = LogMelTransform(examples=example_gen.outputs["examples"])
     for component in (example_gen, transform):
         component.with_beam_pipeline_args(list(beam_args))
     pipeline = tfx.dsl.Pipeline(

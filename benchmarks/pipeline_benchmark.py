@@ -28,7 +28,7 @@ def main() -> int:
     parser.add_argument("--output", help="output folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the output folder")
     parser.add_argument("--clips-per-quadrant", type=int, default=8)
-    parser.add_argument("--preset", default="small")
+    parser.add_argument("--preset", help="preset name or JSON (default: the pipeline's)")
     parser.add_argument("--cached-rerun", action="store_true",
                         help="also time a second, fully cached run")
     parser.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
@@ -41,22 +41,21 @@ def main() -> int:
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     from mer_tfx.commands import pipeline as command
-    from pipeline.layout import Layout, prepare_data
+    from pipeline.run_config import run_config_from
 
     output = Path(args.output or tempfile.mkdtemp(prefix="mer-pipeline-bench-"))
-    layout = Layout(output=output)
     start = time.monotonic()
-    data = prepare_data(None, layout=layout, clips_per_quadrant=args.clips_per_quadrant)
+    # No data given: the configuration writes the synthetic set first, as `mer pipeline` does.
+    config = run_config_from({"output": str(output), "preset": args.preset,
+                              "clips_per_quadrant": args.clips_per_quadrant,
+                              "beam_arg": args.beam_args}, environ={})
     data_seconds = time.monotonic() - start
-    report = command.run_pipeline(data_root=data, layout=layout, preset=args.preset,
-                                  beam_pipeline_args=args.beam_args)
+    report = command.run_pipeline(config)
     runs = [("first run", report)]
     if args.cached_rerun:
-        runs.append(("cached rerun", command.run_pipeline(
-            data_root=data, layout=layout, preset=args.preset,
-            beam_pipeline_args=args.beam_args)))
+        runs.append(("cached rerun", command.run_pipeline(config)))
 
-    print(f"\nmer-tfx pipeline benchmark: preset {args.preset}, synthetic 4Q "
+    print(f"\nmer-tfx pipeline benchmark: preset {config.preset.name}, synthetic 4Q "
           f"{args.clips_per_quadrant} clips/quadrant, {os.cpu_count()} CPU cores, "
           f"{platform.processor() or platform.machine()}"
           + (f", Beam args: {' '.join(args.beam_args)}" if args.beam_args else ""))

@@ -28,7 +28,7 @@ def test_example_gen_and_log_mel_transform_run_in_a_local_pipeline(tmp_path, lay
         dataset = make_manifest(tmp_path / "manifest")
     root = tmp_path / "pipeline"
     example_gen = AudioExampleGen(str(dataset["root"]), preset=TINY_PRESET)
-    transform = LogMelTransform(examples=example_gen.outputs["examples"], preset=TINY_PRESET)
+    transform = LogMelTransform(examples=example_gen.outputs["examples"])
     statistics = tfx.components.StatisticsGen(examples=transform.outputs["examples"])
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="components-e2e",

@@ -1,4 +1,5 @@
-"""Constants of the mer-tfx pipeline: its name, default preset, gates and paths.
+"""Constants of the mer-tfx pipeline: its name, gates and paths (its default preset is
+`mer_tfx.presets.DEFAULT_NAME`).
 
 The gate: a model is pushed only when, on the eval split, the binary accuracy and
 the F1 score of valence AND of arousal are at least the value thresholds, and
@@ -19,7 +20,6 @@ from pathlib import Path
 from mer_tfx import contract
 
 PIPELINE_NAME = "mer-tfx"
-DEFAULT_PRESET = "small"
 MODEL_NAME = contract.MODEL_NAME  # TF Serving model name: <serving dir>/<MODEL_NAME>/<version>/
 
 # Value thresholds of the Evaluator's gate (per target: valence and arousal).
@@ -41,7 +41,7 @@ TUNER_TRIALS = 4
 # `pipeline.layout.Layout` is the one place that joins these into paths.
 ENV_DATA = "MER_DATA"  # the dataset when none is given (else the synthetic one)
 ENV_OUTPUT = "MER_OUTPUT"  # the output folder when none is given
-ENV_PRESET = "MER_PRESET"  # the preset of `pipeline/local.py`
+ENV_PRESET = "MER_PRESET"  # the preset when none is given (`pipeline.run_config`)
 DEFAULT_OUTPUT = Path("outputs")  # relative: under the current folder, not the package's
 PIPELINE_ROOT_DIR = "tfx"  # <output>/tfx/<pipeline name>/... artifacts
 METADATA_FILE = "metadata.sqlite"  # <output>/tfx/metadata.sqlite

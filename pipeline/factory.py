@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Union
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -29,6 +29,7 @@ from tfx.dsl.components.base import executor_spec
 
 from components.trainer import Executor as TrainerExecutor
 from pipeline import beam_args, configs, data_validation
+from pipeline.run_config import RunConfig
 
 _HERE = Path(__file__).resolve().parent
 # The Trainer's and the Tuner's functions, named by module path: the package is
@@ -124,95 +125,40 @@ def _local_song_count(data_root: Union[str, Path]) -> int | None:
         return None
 
 
-def create_pipeline(
-    *,
-    pipeline_name: str = configs.PIPELINE_NAME,
-    pipeline_root: Union[str, Path],
-    data_root: Union[str, Path],
-    serving_model_dir: Union[str, Path],
-    metadata_path: Union[str, Path],
-    preset: str = configs.DEFAULT_PRESET,
-    enable_tuning: bool = False,
-    tuner_trials: int = configs.TUNER_TRIALS,
-    ae_max_epochs: int | None = None,
-    head_max_epochs: int | None = None,
-    accuracy_threshold: float = configs.ACCURACY_THRESHOLD,
-    f1_threshold: float = configs.F1_THRESHOLD,
-    seed: int = 0,
-    beam_pipeline_args: List[str] | None = None,
-    ingest_workers: int | None = None,
-    enable_cache: bool = True,
-    example_gen_kwargs: Dict | None = None,
-    unlabeled_data: Union[str, Path, None] = None,
-    normalize_embeddings: bool | None = None,
-    head_seeds: int | None = None,
-) -> tfx.dsl.Pipeline:
-    """The mer-tfx pipeline.
+def create_pipeline(config: RunConfig) -> tfx.dsl.Pipeline:
+    """The mer-tfx pipeline of one run.
 
     Args:
-        pipeline_name: TFX pipeline name (MLMD context). Defaults to "mer-tfx".
-        pipeline_root: folder for the components' artifacts.
-        data_root: the dataset: a 4Q or PMEmo folder or a CSV manifest.
-        serving_model_dir: TF Serving base path of the model; a blessed model is
-            pushed to `<serving_model_dir>/<numeric version>/`.
-        metadata_path: SQLite file of the MLMD store (caching, lineage).
-        preset: preset name (mer_tfx.presets). Defaults to "small".
-        enable_tuning: run the Tuner before the Trainer. Defaults to False.
-        tuner_trials: Tuner trials. Defaults to 4.
-        ae_max_epochs: overrides the preset's autoencoder epoch bound (tests, demos).
-        head_max_epochs: overrides the preset's head epoch bound.
-        normalize_embeddings: overrides the preset's `normalize_embeddings` (the heads
-            standardise their input embeddings) and its `normalize_min_songs`: on or
-            off whatever the number of training songs.
-        head_seeds: overrides the preset's `head_seeds` (heads of that many seeds per
-            target, their probabilities averaged).
-        accuracy_threshold: lowest binary accuracy (each of valence, arousal) that blesses.
-        f1_threshold: lowest F1 score (each of valence, arousal) that blesses.
-        seed: training seed.
-        beam_pipeline_args: Beam options of ExampleGen, the transform and the Evaluator,
-            e.g. ["--runner=FlinkRunner", ...] (`pipeline.beam_args`, docs/scale.md).
-            Unless they set the runner or the DirectRunner's mode or workers, the
-            ExampleGen and the transform run on one worker thread per core (in one
-            worker for a local dataset of fewer than `beam_args.THREADS_MIN_SONGS` songs).
-        ingest_workers: those worker threads: None = this machine's cores
-            (`os.cpu_count()`), 0 = the cores of the machine that runs them, 1 = one
-            (Beam's default in-memory mode).
-        enable_cache: reuse the outputs of components whose inputs did not change.
-        example_gen_kwargs: extra keyword arguments of AudioExampleGen.
-        unlabeled_data: a folder of audio without labels that the Trainer's stage 1
-            (the autoencoder) trains on as well; its log-mels are computed in the
-            Trainer with the preset's features. Must not hold the dataset's audio.
+        config: the run's configuration (`pipeline.run_config.run_config_from`). Its
+            preset goes to the AudioExampleGen alone, which records it with its examples;
+            the LogMelTransform and the Trainer read it from there. The Trainer's
+            `custom_config` holds it too (the Tuner, TFX's own component, reads it there),
+            and the Trainer stops when the two differ.
 
     Returns:
         The `tfx.dsl.Pipeline`, to run with `tfx.orchestration.LocalDagRunner().run(...)`.
+        Unless `config.beam_pipeline_args` set the runner or the DirectRunner's mode or
+        workers, the ExampleGen and the transform run on one worker thread per core (in
+        one worker for a local dataset of fewer than `beam_args.THREADS_MIN_SONGS` songs).
     """
     from components.audio_example_gen.component import AudioExampleGen
     from components.log_mel_transform.component import LogMelTransform
 
-    overrides = {}
-    if ae_max_epochs is not None:
-        overrides["ae_max_epochs"] = int(ae_max_epochs)
-    if head_max_epochs is not None:
-        overrides["head_max_epochs"] = int(head_max_epochs)
-    if normalize_embeddings is not None:
-        overrides["normalize_embeddings"] = bool(normalize_embeddings)
-        overrides["normalize_min_songs"] = 0  # the flag decides, whatever the songs' count
-    if head_seeds is not None:
-        overrides["head_seeds"] = int(head_seeds)
-    custom_config = {"preset": preset, "overrides": overrides, "seed": int(seed),
-                     "code_version": training_code_version()}
-    if unlabeled_data is not None:
-        custom_config["unlabeled_data"] = str(Path(unlabeled_data).resolve())
+    custom_config = {"preset": config.preset.to_dict(), "overrides": dict(config.overrides),
+                     "seed": int(config.seed), "code_version": training_code_version()}
+    if config.unlabeled_data is not None:
+        custom_config["unlabeled_data"] = str(config.unlabeled_data)
 
     example_gen = AudioExampleGen(
-        input_base=str(data_root), preset=preset, **(example_gen_kwargs or {})
+        input_base=str(config.data_root), preset=config.preset, **config.example_gen_kwargs
     )
-    transform = LogMelTransform(examples=example_gen.outputs["examples"], preset=preset)
+    transform = LogMelTransform(examples=example_gen.outputs["examples"])
     # Ingest runs on all cores by default; the user's runner/mode/worker args replace that.
     # The dataset's size only matters when the worker count is left to the default.
-    songs = _local_song_count(data_root) if ingest_workers is None else None
+    workers = config.ingest_workers
+    songs = _local_song_count(config.data_root) if workers is None else None
     ingest_args = beam_args.ingest_beam_args(
-        beam_pipeline_args or [], workers=ingest_workers, songs=songs
+        list(config.beam_pipeline_args), workers=workers, songs=songs
     )
     if ingest_args:
         example_gen.with_beam_pipeline_args(ingest_args)
@@ -223,13 +169,13 @@ def create_pipeline(
                   *data_validation.validation_components(example_gen.outputs["examples"])]
 
     hyperparameters = None
-    if enable_tuning:
+    if config.enable_tuning:
         tuner = tfx.components.Tuner(
             tuner_fn=TUNER_FN,
             examples=examples,
             train_args=tfx.proto.TrainArgs(num_steps=0),
             eval_args=tfx.proto.EvalArgs(num_steps=0),
-            custom_config={**custom_config, "trials": int(tuner_trials)},
+            custom_config={**custom_config, "trials": int(config.tuner_trials)},
         )
         hyperparameters = tuner.outputs["best_hyperparameters"]
         components.append(tuner)
@@ -244,7 +190,8 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(num_steps=0),
         # The gate goes into the model's `model_info`; the Tuner does not need it.
         custom_config={**custom_config,
-                       "gate": {"accuracy": float(accuracy_threshold), "f1": float(f1_threshold)}},
+                       "gate": {"accuracy": float(config.accuracy_threshold),
+                                "f1": float(config.f1_threshold)}},
     )
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -256,25 +203,25 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         eval_config=make_eval_config(
-            accuracy_threshold=accuracy_threshold, f1_threshold=f1_threshold
+            accuracy_threshold=config.accuracy_threshold, f1_threshold=config.f1_threshold
         ),
     )
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(serving_model_dir))
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(config.serving_model_dir))
         ),
     )
     components += [trainer, model_resolver, evaluator, pusher]
 
     return tfx.dsl.Pipeline(
-        pipeline_name=pipeline_name,
-        pipeline_root=str(pipeline_root),
+        pipeline_name=config.pipeline_name,
+        pipeline_root=str(config.pipeline_root),
         components=components,
-        enable_cache=enable_cache,
+        enable_cache=config.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(metadata_path)
+            str(config.metadata_path)
         ),
-        beam_pipeline_args=list(beam_pipeline_args or []),
+        beam_pipeline_args=list(config.beam_pipeline_args),
     )

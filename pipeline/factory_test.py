@@ -6,8 +6,17 @@ import json
 
 import pytest
 
+from mer_tfx import presets
 from pipeline import configs
 from pipeline import factory as pipeline_lib
+from pipeline.run_config import run_config_from
+
+
+def _config(tmp_path, **flags):
+    """The run configuration of `mer pipeline` with these flags, on an empty dataset folder."""
+    (tmp_path / "data").mkdir(exist_ok=True)
+    return run_config_from({"data": str(tmp_path / "data"), "output": str(tmp_path / "out"),
+                            **flags}, environ={})
 
 
 def _thresholds(spec):
@@ -36,14 +45,7 @@ def test_eval_config_gates_accuracy_and_f1_per_output():
 
 def test_create_pipeline_wires_every_component(tmp_path):
     pytest.importorskip("components.audio_example_gen.component")
-    pipe = pipeline_lib.create_pipeline(
-        pipeline_root=tmp_path / "root",
-        data_root=tmp_path / "data",
-        serving_model_dir=tmp_path / "serving" / "mer",
-        metadata_path=tmp_path / "m.sqlite",
-        enable_tuning=True,
-        ae_max_epochs=2,
-    )
+    pipe = pipeline_lib.create_pipeline(_config(tmp_path, tune=True, max_ae_epochs=2))
     by_id = {c.id: c for c in pipe.components}
     assert set(by_id) == {
         "AudioExampleGen", "LogMelTransform", "StatisticsGen", "CuratedSchemaGen",
@@ -57,16 +59,13 @@ def test_create_pipeline_wires_every_component(tmp_path):
     if isinstance(custom_config, str):  # TFX keeps it JSON-encoded
         custom_config = json.loads(custom_config)
     assert custom_config["overrides"] == {"ae_max_epochs": 2}
-    assert custom_config["preset"] == "small"
+    assert presets.Preset.from_dict(custom_config["preset"]) == presets.default()
     # Named by module path: TFX packages nothing (no setuptools build, no test files).
     assert trainer.exec_properties["run_fn"] == pipeline_lib.TRAINER_RUN_FN
     assert not trainer.exec_properties.get("module_file")
     assert by_id["Tuner"].exec_properties["tuner_fn"] == pipeline_lib.TUNER_FN
     assert custom_config["code_version"] == pipeline_lib.training_code_version()
-    no_tuner = pipeline_lib.create_pipeline(
-        pipeline_root=tmp_path / "root", data_root=tmp_path / "data",
-        serving_model_dir=tmp_path / "s", metadata_path=tmp_path / "m.sqlite",
-    )
+    no_tuner = pipeline_lib.create_pipeline(_config(tmp_path))
     assert "Tuner" not in [c.id for c in no_tuner.components]
 
 
@@ -74,11 +73,7 @@ def test_unlabeled_data_reaches_the_trainer_by_path(tmp_path):
     pytest.importorskip("components.audio_example_gen.component")
     folder = tmp_path / "unlabelled"
     folder.mkdir()
-    pipe = pipeline_lib.create_pipeline(
-        pipeline_root=tmp_path / "root", data_root=tmp_path / "data",
-        serving_model_dir=tmp_path / "s", metadata_path=tmp_path / "m.sqlite",
-        unlabeled_data=folder,
-    )
+    pipe = pipeline_lib.create_pipeline(_config(tmp_path, unlabeled_data=str(folder)))
     trainer = {c.id: c for c in pipe.components}["Trainer"]
     custom_config = trainer.exec_properties["custom_config"]
     if isinstance(custom_config, str):
@@ -91,10 +86,7 @@ def test_normalize_embeddings_flag_overrides_the_preset(tmp_path):
     from pipeline.trainer_module import preset_from_config
 
     pipe = pipeline_lib.create_pipeline(
-        pipeline_root=tmp_path / "root", data_root=tmp_path / "data",
-        serving_model_dir=tmp_path / "s", metadata_path=tmp_path / "m.sqlite",
-        preset="4q-5s", normalize_embeddings=True, head_seeds=3,
-    )
+        _config(tmp_path, preset="4q-5s", normalize_embeddings=True, head_seeds=3))
     trainer = {c.id: c for c in pipe.components}["Trainer"]
     custom_config = trainer.exec_properties["custom_config"]
     if isinstance(custom_config, str):

@@ -11,7 +11,8 @@ contacted: submitting the file is a separate step (docs/scale.md).
         --serving-dir gs://BUCKET/serving_model/mer \\
         --preset 4q-5s --output mer-tfx.json
     # or, with the same values in MER_IMAGE, MER_PIPELINE_ROOT, MER_DATA,
-    # MER_SERVING_DIR (and MER_PRESET, MER_KFP_OUTPUT):
+    # MER_SERVING_DIR (and MER_PRESET, MER_KFP_OUTPUT), read as `mer pipeline` and
+    # pipeline/local.py read them (`pipeline.run_config.run_config_from`):
     tfx pipeline compile --engine vertex --pipeline_path pipeline/kubeflow_v2_runner.py
 
 Every component runs in `--image` (the repository's Dockerfile): the spec names
@@ -28,87 +29,46 @@ from __future__ import annotations
 
 import argparse
 import os
-import posixpath
-import re
 import sys
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List
 
+from mer_tfx import presets
+from mer_tfx.errors import ParameterError
 from pipeline import configs
 from pipeline.factory import create_pipeline
+from pipeline.run_config import (
+    ENV_PIPELINE_ROOT,
+    ENV_SERVING_DIR,
+    RunConfig,
+    run_config_from,
+)
 
-# Environment variables read when an option is not given (the `tfx` CLI passes none).
+# Environment variables of the compilation (the run's own are `pipeline.run_config`'s).
 ENV_IMAGE = "MER_IMAGE"
-ENV_PIPELINE_ROOT = "MER_PIPELINE_ROOT"
-ENV_SERVING_DIR = "MER_SERVING_DIR"
 ENV_OUTPUT = "MER_KFP_OUTPUT"
 DEFAULT_OUTPUT = "mer-tfx-kubeflow-v2.json"
-# In the container, ingest uses the cores of the machine that runs each component.
-CONTAINER_INGEST_WORKERS = 0
-
-_URI = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
 
 
-def _check_location(name: str, value: str, *, container_path_ok: bool) -> str:
-    """A storage URI (gs://...), or an absolute path inside the container when allowed."""
-    if _URI.match(value or ""):
-        return value
-    if container_path_ok and value.startswith("/") and posixpath.isabs(value):
-        return value
-    wanted = "a storage URI (gs://...) or an absolute path inside the image"
-    if not container_path_ok:
-        wanted = "a storage URI (gs://..., s3://...), which every component can reach"
-    raise SystemExit(f"{name} must be {wanted}. Received: {value!r}")
-
-
-def compile_pipeline(
-    *,
-    image: str,
-    pipeline_root: str,
-    data_root: str,
-    serving_model_dir: str,
-    output_path: str,
-    preset: str = configs.DEFAULT_PRESET,
-    pipeline_name: str = configs.PIPELINE_NAME,
-    enable_tuning: bool = False,
-    beam_pipeline_args: Sequence[str] = (),
-) -> Dict[str, Any]:
+def compile_pipeline(config: RunConfig, *, image: str, output_path: str) -> Dict[str, Any]:
     """Writes the KFP v2 pipeline-job spec of the mer-tfx pipeline to `output_path`.
 
     Args:
+        config: the run's configuration, for a cluster (`run_config_from(..., cluster=True)`:
+            storage URIs, no MLMD file, ingest on the cores of each component's machine).
         image: the container image every component runs in (built from the Dockerfile).
-        pipeline_root: storage URI of the artifacts (gs://...).
-        data_root: the dataset as the containers see it (URI or absolute path).
-        serving_model_dir: storage URI the Pusher copies blessed models under.
         output_path: the JSON file to write (a .yaml/.yml name writes YAML).
-        preset: preset name. Defaults to "small".
-        pipeline_name: pipeline name. Defaults to "mer-tfx".
-        enable_tuning: add the Tuner. Defaults to False.
-        beam_pipeline_args: Beam args of the Beam components (e.g. the Dataflow set of
-            `pipeline.beam_args.CLUSTER_RUNNER_ARGS`).
 
     Returns:
         The pipeline job as a dict (what the file holds).
     """
     from tfx import v1 as tfx
 
-    pipe = create_pipeline(
-        pipeline_name=pipeline_name,
-        pipeline_root=pipeline_root,
-        data_root=data_root,
-        serving_model_dir=serving_model_dir,
-        # Vertex AI and KFP keep lineage in their own metadata store: unused there.
-        metadata_path="",
-        preset=preset,
-        enable_tuning=enable_tuning,
-        beam_pipeline_args=list(beam_pipeline_args),
-        ingest_workers=CONTAINER_INGEST_WORKERS,
-    )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
         output_dir=os.path.dirname(output_path) or ".",
         output_filename=os.path.basename(output_path),
     )
-    return runner.run(pipe)
+    return runner.run(create_pipeline(config))
 
 
 def main(argv: List[str] | None = None) -> int:
@@ -119,22 +79,18 @@ def main(argv: List[str] | None = None) -> int:
         help=f"container image of every component (env {ENV_IMAGE})",
     )
     parser.add_argument(
-        "--pipeline-root",
-        default=os.environ.get(ENV_PIPELINE_ROOT),
-        help=f"artifact storage URI, gs://... (env {ENV_PIPELINE_ROOT})",
+        "--pipeline-root", help=f"artifact storage URI, gs://... (env {ENV_PIPELINE_ROOT})"
     )
     parser.add_argument(
-        "--data-root",
-        default=os.environ.get(configs.ENV_DATA),
+        "--data-root", dest="data",
         help=f"dataset as the containers see it (env {configs.ENV_DATA})",
     )
     parser.add_argument(
-        "--serving-dir",
-        default=os.environ.get(ENV_SERVING_DIR),
-        help=f"where blessed models are pushed, gs://... (env {ENV_SERVING_DIR})",
+        "--serving-dir", help=f"where blessed models are pushed, gs://... (env {ENV_SERVING_DIR})"
     )
     parser.add_argument(
-        "--preset", default=os.environ.get(configs.ENV_PRESET, configs.DEFAULT_PRESET)
+        "--preset",
+        help=f"preset name or JSON (env {configs.ENV_PRESET}, else {presets.DEFAULT_NAME})",
     )
     parser.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
     parser.add_argument("--tune", action="store_true", help="add the Tuner")
@@ -151,33 +107,14 @@ def main(argv: List[str] | None = None) -> int:
         help=f"the spec file to write (env {ENV_OUTPUT})",
     )
     args = parser.parse_args(argv)
-    missing = [
-        name
-        for name in ("image", "pipeline_root", "data_root", "serving_dir")
-        if not getattr(args, name)
-    ]
-    if missing:
-        parser.error(
-            "missing "
-            + ", ".join("--" + name.replace("_", "-") for name in missing)
-            + " (or their environment variables)"
-        )
-    compile_pipeline(
-        image=args.image,
-        pipeline_root=_check_location(
-            "--pipeline-root", args.pipeline_root, container_path_ok=False
-        ),
-        data_root=_check_location("--data-root", args.data_root, container_path_ok=True),
-        serving_model_dir=_check_location(
-            "--serving-dir", args.serving_dir, container_path_ok=False
-        ),
-        output_path=args.output,
-        preset=args.preset,
-        pipeline_name=args.pipeline_name,
-        enable_tuning=args.tune,
-        beam_pipeline_args=args.beam_arg,
-    )
-    print(f"Wrote the KFP v2 pipeline spec of {args.pipeline_name!r} to {args.output}")
+    if not args.image:
+        parser.error(f"missing --image (or its environment variable {ENV_IMAGE})")
+    try:
+        config = run_config_from(args, cluster=True)
+    except ParameterError as error:
+        raise SystemExit(str(error)) from None
+    compile_pipeline(config, image=args.image, output_path=args.output)
+    print(f"Wrote the KFP v2 pipeline spec of {config.pipeline_name!r} to {args.output}")
     return 0
 
 

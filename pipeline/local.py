@@ -5,13 +5,14 @@
     # or directly:
     python pipeline/local.py
 
-Paths (environment variables override them):
+The run's configuration is `pipeline.run_config.run_config_from()`, as `mer pipeline`
+builds it, from the environment alone (the `tfx` CLI passes no flags):
 - MER_DATA: the dataset (4Q / PMEmo folder or CSV manifest). Default: the
   synthetic 4Q dataset in <output>/synthetic_data (written on first use).
 - MER_OUTPUT: the output folder. Default: ./outputs (of the current folder). Artifacts go to
   <output>/tfx/mer-tfx/, MLMD to <output>/tfx/metadata.sqlite, blessed models to
   <output>/serving_model/mer/<version>/ (see pipeline/layout.py).
-- MER_PRESET: preset name. Default: small.
+- MER_PRESET: preset name or JSON. Default: `mer_tfx.presets.DEFAULT_NAME`.
 
 Run as a script, Python puts this folder (pipeline/) first on sys.path; no module
 here is named like a package it imports (`pipeline`, `components`, `mer_tfx`), so
@@ -30,26 +31,15 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 from absl import logging as absl_logging  # noqa: E402 (after the setting above)
 from tfx import v1 as tfx  # noqa: E402
 
-from pipeline import configs  # noqa: E402
 from pipeline.factory import create_pipeline  # noqa: E402
-from pipeline.layout import Layout, prepare_data  # noqa: E402
+from pipeline.run_config import run_config_from  # noqa: E402
 
 
 def main() -> None:
     absl_logging.set_verbosity(absl_logging.INFO)
-    layout = Layout.at()
-    data_root = prepare_data(os.environ.get(configs.ENV_DATA), layout=layout)
-    layout.pipeline_root.mkdir(parents=True, exist_ok=True)
-    tfx.orchestration.LocalDagRunner().run(
-        create_pipeline(
-            pipeline_name=layout.pipeline_name,
-            pipeline_root=layout.pipeline_root,
-            data_root=data_root,
-            serving_model_dir=layout.serving_base,
-            metadata_path=layout.metadata_path,
-            preset=os.environ.get(configs.ENV_PRESET, configs.DEFAULT_PRESET),
-        )
-    )
+    config = run_config_from()
+    config.layout.pipeline_root.mkdir(parents=True, exist_ok=True)
+    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
 
 
 if __name__ == "__main__":

@@ -15,10 +15,12 @@ executor that also passes the examples' label information, Keras 3):
    on the training data (`describe_training_data`) and the Evaluator's gate
    (`describe_gate`).
 
-`fn_args.custom_config`: {"preset": name or preset dict, "overrides": {preset field:
-value}, "seed": int, "val_fraction": float (default 0.2), "gate": {"accuracy": float,
-"f1": float} (the Evaluator's thresholds), "label_info": dict (added by the
-executor)}. TensorBoard logs go to `fn_args.model_run_dir`.
+`fn_args.custom_config`: {"preset": the run's preset (`Preset.to_dict()`), "overrides":
+{preset field: value}, "seed": int, "val_fraction": float (default
+`VALIDATION_FRACTION`), "gate": {"accuracy": float, "f1": float} (the Evaluator's
+thresholds), and added by the executor "examples_preset" (the preset the examples
+record, which must be the run's) and "label_info": dict}. TensorBoard logs go to
+`fn_args.model_run_dir`.
 """
 
 from __future__ import annotations
@@ -29,15 +31,19 @@ from typing import Dict, List, Sequence
 import numpy as np
 import tensorflow as tf
 
-from components.trainer import LABEL_INFO_KEY
-from mer_tfx import console, contract, export, presets, recipe, synthetic
-from mer_tfx.errors import DatasetError
+from components.trainer import EXAMPLES_PRESET_KEY, LABEL_INFO_KEY
+from mer_tfx import console, contract, export, recipe, synthetic
+from mer_tfx.errors import DatasetError, ParameterError
 from mer_tfx.presets import Preset
 
 LOG_MEL = contract.LOG_MEL
 LABELS = contract.LABEL_KEYS
 TARGETS = contract.TARGETS
+# The share of the train split's songs the Trainer holds out for early stopping (the
+# Evaluator's eval split is the test set; `mer experiment`'s folds hold out
+# `recipe.VALIDATION_FRACTION` of theirs).
 VALIDATION_FRACTION = 0.2
+PRESET_KEY = "preset"
 
 
 def log(message: str) -> None:
@@ -47,9 +53,27 @@ def log(message: str) -> None:
 
 
 def preset_from_config(custom_config: dict | None) -> Preset:
-    """The preset named in `custom_config["preset"]` with `custom_config["overrides"]` applied."""
+    """The preset to train with, `custom_config["overrides"]` applied.
+
+    It is the preset the examples record (`EXAMPLES_PRESET_KEY`, added by the Trainer's
+    executor), which must equal the run's (`PRESET_KEY`, what the Tuner has); either
+    alone is used as it is.
+
+    Raises:
+        ParameterError: the run's preset and the examples' differ, or neither is given.
+    """
     config = dict(custom_config or {})
-    preset = presets.resolve(config.get("preset", "small"))
+    given = config.get(PRESET_KEY)
+    recorded = config.get(EXAMPLES_PRESET_KEY)
+    if given is None and recorded is None:
+        raise ParameterError(f"custom_config names no preset. Received: keys {sorted(config)}")
+    preset = Preset.from_dict(recorded if recorded is not None else given)
+    if given is not None and recorded is not None and Preset.from_dict(given) != preset:
+        name = Preset.from_dict(given).name
+        other = f"{name!r}" if name != preset.name else f"{name!r} with other settings"
+        raise ParameterError(
+            f"The Trainer was given preset {other}, but its examples were made with preset "
+            f"{preset.name!r}: a run's preset is set once, in its RunConfig.")
     overrides = config.get("overrides") or {}
     return preset.replace(**overrides) if overrides else preset
 
@@ -79,11 +103,8 @@ def load_examples(file_patterns: Sequence[str], *, preset: Preset) -> Dict[str, 
     files = _expand(file_patterns)
     if not files:
         raise DatasetError(f"No transformed example files match. Received: file_patterns={list(file_patterns)}")
-    spec = {
-        LOG_MEL: tf.io.FixedLenFeature([f.num_segments * f.num_frames * f.n_mels], tf.float32),
-        "song_id": tf.io.FixedLenFeature([], tf.string, default_value=""),
-        **{label: tf.io.FixedLenFeature([], tf.int64) for label in LABELS},
-    }
+    spec = {key: tf.io.FixedLenFeature(*value)
+            for key, value in contract.log_mel_example_schema(f, with_labels=True).items()}
     columns: Dict[str, list] = {key: [] for key in spec}
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(64)
     for batch in dataset:

@@ -9,6 +9,13 @@ import tensorflow as tf
 from mer_tfx import presets
 from mer_tfx.errors import DatasetError, ParameterError
 from pipeline import trainer_module
+from pipeline.run_config import RunConfig
+
+
+def _config(tmp_path, **changes) -> RunConfig:
+    return RunConfig(preset=presets.default(), data_root=str(tmp_path / "data"),
+                     pipeline_root=str(tmp_path / "root"), serving_model_dir=str(tmp_path / "s"),
+                     metadata_path=str(tmp_path / "m.sqlite"), **changes)
 
 
 def _write_examples(path, rows, preset):
@@ -51,13 +58,41 @@ def test_load_examples_without_files_raises(tmp_path):
 
 
 def test_preset_from_config_applies_overrides():
+    small = presets.get("small")
     preset = trainer_module.preset_from_config(
-        {"preset": "small", "overrides": {"ae_max_epochs": 2, "head_max_epochs": 3}}
+        {"preset": small.to_dict(), "overrides": {"ae_max_epochs": 2, "head_max_epochs": 3}}
     )
     assert preset.training.ae_max_epochs == 2 and preset.training.head_max_epochs == 3
-    assert preset.features == presets.get("small").features
-    with pytest.raises(ParameterError):
-        trainer_module.preset_from_config({"preset": "nope"})
+    assert preset.features == small.features
+    with pytest.raises(ParameterError, match="names no preset"):
+        trainer_module.preset_from_config({"overrides": {"ae_max_epochs": 2}})
+
+
+def test_the_trainer_trains_with_the_preset_its_examples_record():
+    from components.trainer import EXAMPLES_PRESET_KEY
+
+    three = presets.get("4q-3s-small")
+    preset = trainer_module.preset_from_config(
+        {EXAMPLES_PRESET_KEY: three.to_dict(), "overrides": {"head_max_epochs": 1}})
+    assert preset.features == three.features and preset.training.head_max_epochs == 1
+    both = {"preset": three.to_dict(), EXAMPLES_PRESET_KEY: three.to_dict()}
+    assert trainer_module.preset_from_config(both) == three
+
+
+def test_a_trainer_given_another_preset_than_its_examples_fails_in_one_line():
+    from components.trainer import EXAMPLES_PRESET_KEY
+
+    config = {"preset": presets.get("small").to_dict(),
+              EXAMPLES_PRESET_KEY: presets.get("4q-3s-small").to_dict()}
+    with pytest.raises(ParameterError) as error:
+        trainer_module.preset_from_config(config)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "'small'" in message and "'4q-3s-small'" in message
+    # The same name with other settings is caught too, and said so.
+    config["preset"] = presets.get("4q-3s-small").replace(n_mels=64).to_dict()
+    with pytest.raises(ParameterError, match="'4q-3s-small' with other settings"):
+        trainer_module.preset_from_config(config)
 
 
 def test_hyperparameter_values_from_keras_tuner_config():
@@ -73,10 +108,7 @@ def test_the_pipeline_trainer_reads_label_info_through_its_artifact(tmp_path):
     from components.trainer import Executor
     from pipeline import factory
 
-    pipe = factory.create_pipeline(
-        pipeline_root=tmp_path / "root", data_root=tmp_path / "data",
-        serving_model_dir=tmp_path / "s", metadata_path=tmp_path / "m.sqlite",
-    )
+    pipe = factory.create_pipeline(_config(tmp_path))
     (trainer,) = [c for c in pipe.components if c.id == "Trainer"]
     # The executor that adds the examples artifact's label_info.json to custom_config.
     assert trainer.executor_spec.executor_class is Executor
@@ -109,11 +141,7 @@ def test_the_pipeline_trainer_is_told_the_evaluators_gate(tmp_path):
 
     from pipeline import factory
 
-    pipe = factory.create_pipeline(
-        pipeline_root=tmp_path / "root", data_root=tmp_path / "data",
-        serving_model_dir=tmp_path / "s", metadata_path=tmp_path / "m.sqlite",
-        accuracy_threshold=0.65, f1_threshold=0.5,
-    )
+    pipe = factory.create_pipeline(_config(tmp_path, accuracy_threshold=0.65, f1_threshold=0.5))
     (trainer,) = [c for c in pipe.components if c.id == "Trainer"]
     config = trainer.exec_properties["custom_config"]
     config = json.loads(config) if isinstance(config, str) else config

@@ -6,7 +6,10 @@
 (c) the same run again -> data, transform and Trainer are reused from TFX's cache;
 (d) 16 real 4Q clips (4 per quadrant, mixed sample rates) -> pushed;
 (e) `tfx pipeline create --engine local` accepts pipeline/local.py;
-(f) a run that fails in the Trainer, started again, resumes from the cache.
+(f) a run that fails in the Trainer, started again, resumes from the cache;
+(g) a preset of another segment length, given only by MER_PRESET and then only by
+    --preset, reaches every component: the examples record it, the log-mel tensors
+    have its shape, the export and its `model_info` name it.
 
 Epochs are cut to 1-2 through the preset overrides: these tests check the
 plumbing, not the model's quality. (a) and (d) set the gate's thresholds to 0 so
@@ -27,16 +30,19 @@ pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPONENTS = ("AudioExampleGen", "LogMelTransform", "Trainer", "Evaluator", "Pusher")
-QUICK = {"ae_max_epochs": 1, "head_max_epochs": 2}
+QUICK = {"max_ae_epochs": 1, "max_head_epochs": 2}
 
 
-def _run(data_root: Path, output: Path, *, model_name: str = "mer", **kwargs):
+def _run(data_root: Path, output: Path, *, model_name: str = "mer", environ=None, **flags):
+    """`mer pipeline --data DATA --output OUTPUT` with `flags` (by their argparse names) and
+    the environment `environ` (none by default: the machine's MER_* variables stay out)."""
     from mer_tfx.commands import pipeline as command
-    from pipeline.layout import Layout
+    from pipeline.run_config import run_config_from
 
-    layout = Layout(output=output, pipeline_name="mer-tfx-test", model_name=model_name)
-    report = command.run_pipeline(data_root=data_root, layout=layout, preset="small", **kwargs)
-    return layout, report
+    config = run_config_from({"data": str(data_root), "output": str(output),
+                              "pipeline_name": "mer-tfx-test", "model_name": model_name,
+                              **flags}, environ=environ or {})
+    return config.layout, command.run_pipeline(config)
 
 
 def _versions(serving_base: Path):
@@ -157,9 +163,67 @@ def test_f_interrupted_run_resumes_from_the_cache(synthetic_run, tmp_path):
     # ae_max_epochs=0 makes the Trainer fail, as if the run had been killed there.
     with pytest.raises(Exception, match="max_epochs"):
         _run(data, output, accuracy_threshold=0.0, f1_threshold=0.0,
-             ae_max_epochs=0, head_max_epochs=1)
+             max_ae_epochs=0, max_head_epochs=1)
     layout, report = _run(data, output, accuracy_threshold=0.0, f1_threshold=0.0, **QUICK)
     assert report.nodes["AudioExampleGen"].state == "CACHED"
     assert report.nodes["LogMelTransform"].state == "CACHED"
     assert report.nodes["Trainer"].state == "COMPLETE"
     _assert_pushed(layout, report)
+
+
+def _assert_the_run_used(preset, layout, report):
+    """Every component of the run used `preset`: the examples record it, the log-mel
+    tensors have its segments x frames x mels, the export and `model_info` name it."""
+    import json
+
+    import tensorflow as tf
+
+    from components import artifact_files
+    from mer_tfx import contract
+
+    for name in ("AudioExampleGen", "LogMelTransform"):
+        node = report.nodes[name]
+        assert node.properties["examples"][artifact_files.PRESET_PROPERTY] == preset.name, name
+        assert artifact_files.read_preset(node.outputs["examples"][0]) == preset, name
+    f = preset.features
+    split = Path(report.nodes["LogMelTransform"].outputs["examples"][0], "Split-train")
+    record = next(iter(tf.data.TFRecordDataset(
+        [str(p) for p in split.glob("*.gz")], compression_type="GZIP")))
+    example = tf.train.Example.FromString(record.numpy())
+    size = len(example.features.feature[contract.LOG_MEL].float_list.value)
+    assert size == f.num_segments * f.num_frames * f.n_mels
+    export = Path(report.nodes["Trainer"].outputs["model"][0], "Format-Serving")
+    recorded = json.loads((export / contract.ASSETS_EXTRA / contract.PRESET_FILE).read_text())
+    assert recorded["name"] == preset.name and recorded["features"] == json.loads(
+        preset.to_json())["features"]
+    model = tf.saved_model.load(str(export))
+    info = model.signatures[contract.MODEL_INFO](unused=tf.constant([0], tf.int32))
+    assert info["preset"].numpy()[0] == preset.name.encode()
+    assert info["segment_seconds"].numpy()[0] == f.segment_seconds
+    assert report.blessed is True
+    assert report.pushed_path.startswith(str(layout.serving_base))
+
+
+def test_g_a_preset_given_once_reaches_every_component(synthetic_run, tmp_path):
+    """The 3 s preset, first from MER_PRESET alone, then from --preset alone (the
+    environment then names another, which the flag overrides)."""
+    from mer_tfx import cli, presets
+
+    three = presets.get("4q-3s-small")
+    assert three.features.segment_seconds != presets.default().features.segment_seconds
+    data, _, _ = synthetic_run
+    gate = {"accuracy_threshold": 0.0, "f1_threshold": 0.0}
+    layout, report = _run(data, tmp_path / "env", environ={"MER_PRESET": three.name},
+                          **gate, **QUICK)
+    _assert_the_run_used(three, layout, report)
+
+    args = cli.command_parser("pipeline").parse_args(
+        ["--preset", three.name, "--data", str(data), "--output", str(tmp_path / "flag"),
+         "--pipeline-name", "mer-tfx-test", "--accuracy-threshold", "0", "--f1-threshold", "0",
+         "--max-ae-epochs", "1", "--max-head-epochs", "2"])
+    from mer_tfx.commands import pipeline as command
+    from pipeline.run_config import run_config_from
+
+    config = run_config_from(args, environ={"MER_PRESET": presets.DEFAULT_NAME})
+    assert config.preset == three
+    _assert_the_run_used(three, config.layout, command.run_pipeline(config))

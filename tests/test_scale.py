@@ -33,16 +33,20 @@ RUNNER_VALUES = {
 INGEST = ("AudioExampleGen", "LogMelTransform")
 
 
-def _pipeline(tmp_path, **kwargs):
+def _pipeline(tmp_path, **changes):
+    from mer_tfx import presets
     from pipeline.factory import create_pipeline
+    from pipeline.run_config import RunConfig
 
-    kwargs.setdefault("data_root", tmp_path / "data")
-    return create_pipeline(
-        pipeline_root=tmp_path / "root",
-        serving_model_dir=tmp_path / "serving" / "mer",
-        metadata_path=tmp_path / "m.sqlite",
-        **kwargs,
-    )
+    changes.setdefault("data_root", str(tmp_path / "data"))
+    changes["beam_pipeline_args"] = tuple(changes.get("beam_pipeline_args", ()))
+    return create_pipeline(RunConfig(
+        preset=presets.default(),
+        pipeline_root=str(tmp_path / "root"),
+        serving_model_dir=str(tmp_path / "serving" / "mer"),
+        metadata_path=str(tmp_path / "m.sqlite"),
+        **changes,
+    ))
 
 
 def _component_beam_args(pipe):
@@ -348,7 +352,7 @@ def _run_ingest(root: Path, dataset: Path, args):
     from components.conftest import TINY_PRESET
 
     example_gen = AudioExampleGen(str(dataset), preset=TINY_PRESET)
-    transform = LogMelTransform(examples=example_gen.outputs["examples"], preset=TINY_PRESET)
+    transform = LogMelTransform(examples=example_gen.outputs["examples"])
     for component in (example_gen, transform):
         component.with_beam_pipeline_args(list(args))
     tfx.orchestration.LocalDagRunner().run(

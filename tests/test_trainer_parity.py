@@ -58,7 +58,7 @@ def _write_examples(work: Path, data_root: Path, preset) -> str:
     from components import AudioExampleGen, LogMelTransform
 
     example_gen = AudioExampleGen(str(data_root), preset=preset)
-    transform = LogMelTransform(examples=example_gen.outputs["examples"], preset=preset)
+    transform = LogMelTransform(examples=example_gen.outputs["examples"])
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name="parity", pipeline_root=str(work / "pipeline"),
         components=[example_gen, transform], enable_cache=False,

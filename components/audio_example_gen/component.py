@@ -5,8 +5,10 @@ Examples:
 ```python
 from components import AudioExampleGen, LogMelTransform
 
-example_gen = AudioExampleGen(input_base="/data/4q", preset="4q-5s")
-log_mel = LogMelTransform(examples=example_gen.outputs["examples"], preset="4q-5s")
+from mer_tfx import presets
+
+example_gen = AudioExampleGen(input_base="/data/4q", preset=presets.get("4q-5s"))
+log_mel = LogMelTransform(examples=example_gen.outputs["examples"])  # reads the same preset
 ```
 """
 
@@ -53,7 +55,7 @@ def default_output_config(
 def AudioExampleGen(  # noqa: N802 (a component factory reads like a class)
     input_base: Union[str, os.PathLike],
     *,
-    preset: Union[str, presets.Preset] = "small",
+    preset: presets.Preset | None = None,
     output_config: example_gen_pb2.Output | None = None,
     layout: str | None = None,
     kmeans_seed: int = 0,
@@ -66,8 +68,10 @@ def AudioExampleGen(  # noqa: N802 (a component factory reads like a class)
             manifest (see `mer_tfx.datasets.read_dataset`). For a manifest, the
             component's `input_base` becomes the manifest's folder and the input
             pattern its file name, so TFX's cache sees when the manifest changes.
-        preset: preset name or `Preset`; its `features.sample_rate` and
-            `clip_seconds` set the decoded waveform. Defaults to "small".
+        preset: the run's `Preset`; its `features.sample_rate` and `clip_seconds` set
+            the decoded waveform, and it is recorded with the examples (`preset.json`
+            and the artifact's `preset` property, `components.artifact_files`), where
+            LogMelTransform and the Trainer read it. Defaults to `presets.default()`.
         output_config: splits. Defaults to `default_output_config()` (train 8 /
             eval 2 hash buckets on `song_id`). A config that partitions on
             anything else may put one song in several splits.
@@ -81,11 +85,11 @@ def AudioExampleGen(  # noqa: N802 (a component factory reads like a class)
 
     Returns:
         The component, id "AudioExampleGen". Output `examples`: Examples with
-        gzipped TFRecords under `Split-<name>/`, plus `label_info.json` and
-        `skipped_files.csv` in its uri.
+        gzipped TFRecords under `Split-<name>/`, plus `preset.json`,
+        `label_info.json` and `skipped_files.csv` in its uri.
 
     Raises:
-        ParameterError: unknown preset, bad seed or split settings.
+        ParameterError: a preset that is not a `Preset`, bad seed or split settings.
     """
     if isinstance(input_base, os.PathLike):
         input_base = os.fspath(input_base)

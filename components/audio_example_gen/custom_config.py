@@ -14,12 +14,12 @@ from google.protobuf import json_format, struct_pb2
 from tfx.proto import example_gen_pb2
 from tfx.utils import proto_utils
 
-from components import preset_property
+from components import artifact_files
 from mer_tfx import presets
 from mer_tfx.errors import ParameterError
 
 # Keys of the Struct.
-PRESET_KEY = "preset"
+PRESET_KEY = "preset"  # the preset's JSON (`Preset.to_json`)
 LAYOUT_KEY = "layout"
 KMEANS_SEED_KEY = "kmeans_seed"
 MANIFEST_KEY = "manifest"  # a manifest file name inside `input_base`
@@ -44,7 +44,7 @@ class Settings(NamedTuple):
 
 def make_custom_config(
     *,
-    preset: Union[str, presets.Preset] = "small",
+    preset: presets.Preset | None = None,
     layout: str | None = None,
     kmeans_seed: int = 0,
     manifest: str | None = None,
@@ -52,7 +52,7 @@ def make_custom_config(
     """The ExampleGen `custom_config` proto holding the executor's settings.
 
     Args:
-        preset: preset name or `Preset`.
+        preset: the `Preset`. Defaults to `presets.default()`.
         layout: "pmemo", "4q", "manifest" or None (detected).
         kmeans_seed: seed of the k-means label transform.
         manifest: name of a manifest CSV inside `input_base`, when the dataset is
@@ -60,7 +60,7 @@ def make_custom_config(
             `input_base` so that TFX fingerprints the file). Defaults to None.
 
     Raises:
-        ParameterError: an unknown preset or a seed that is not an integer.
+        ParameterError: a preset that is not a `Preset`, or a seed that is not an integer.
     """
     if not isinstance(kmeans_seed, int) or isinstance(kmeans_seed, bool):
         raise ParameterError(
@@ -68,7 +68,7 @@ def make_custom_config(
         )
     struct = struct_pb2.Struct()
     struct.update(
-        {PRESET_KEY: preset_property.to_property(preset), KMEANS_SEED_KEY: kmeans_seed}
+        {PRESET_KEY: artifact_files.check_preset(preset).to_json(), KMEANS_SEED_KEY: kmeans_seed}
     )
     if layout is not None:
         struct.update({LAYOUT_KEY: layout})
@@ -106,7 +106,8 @@ def parse_custom_config(value: Union[None, str, example_gen_pb2.CustomConfig]) -
     if float(seed) != int(seed):
         raise ParameterError(f"kmeans_seed must be an integer. Received: kmeans_seed={seed!r}")
     return Settings(
-        preset=presets.resolve(settings.get(PRESET_KEY, "small")),
+        preset=(presets.Preset.from_json(settings[PRESET_KEY]) if PRESET_KEY in settings
+                else presets.default()),
         layout=settings.get(LAYOUT_KEY) or None,
         kmeans_seed=int(seed),
         manifest=settings.get(MANIFEST_KEY) or None,

@@ -11,9 +11,10 @@ module-level PTransforms of its neighbours:
 - `reports`: `WriteReports`, `label_info.json` and `skipped_files.csv`.
 
 `Do` is the base class's `Do` (split names, one Beam pipeline writing every split
-under `Split-<name>/`, payload and file format) with two differences: it writes
-gzip level 0 (`components.gzip_tfrecord`, the figure is there) and, in the same
-pipeline, the two reports into the artifact's uri.
+under `Split-<name>/`, payload and file format) with three differences: it writes
+gzip level 0 (`components.gzip_tfrecord`, the figure is there), in the same
+pipeline the two reports into the artifact's uri, and it records the preset with
+the artifact (`components.artifact_files.write_preset`).
 
 On the DirectRunner it does not package TFX for remote workers (`components.local_beam`).
 """
@@ -30,7 +31,7 @@ from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
-from components import gzip_tfrecord, local_beam
+from components import artifact_files, gzip_tfrecord, local_beam
 from components.audio_example_gen import custom_config, decode, reports, splits
 from mer_tfx import console, contract
 from mer_tfx.errors import DatasetError, ParameterError
@@ -182,8 +183,10 @@ class Executor(local_beam.LocalBeamExecutor, base_example_gen_executor.BaseExamp
         for artifact in artifacts:
             examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
             examples_utils.set_file_format(artifact, _FILE_FORMAT)
+        # The run's preset, which LogMelTransform and the Trainer read from here.
+        artifact_files.write_preset(examples, settings.preset)
 
-        counts = reports.read_label_info(examples.uri)["counts"]
+        counts = artifact_files.read_label_info(examples.uri)["counts"]
         if counts["examples"] == 0:
             raise DatasetError(
                 f"No audio file under {custom_config.dataset_source(input_base, settings)!r} "

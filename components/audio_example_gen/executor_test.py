@@ -15,7 +15,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
-from components import example_codec
+from components import artifact_files, example_codec
 from components.audio_example_gen import component, custom_config, decode, executor, reports, splits
 from components.conftest import TINY_FEATURES, TINY_PRESET, write_corrupt, write_csv
 from mer_tfx import contract, presets
@@ -89,7 +89,7 @@ def test_generate_examples_rejects_a_partition_that_could_split_a_song(dataset_m
 
 
 def test_component_is_a_configured_file_based_example_gen(tmp_path):
-    gen = component.AudioExampleGen(str(tmp_path), preset="4q-5s", kmeans_seed=2)
+    gen = component.AudioExampleGen(str(tmp_path), preset=presets.get("4q-5s"), kmeans_seed=2)
     assert isinstance(gen, FileBasedExampleGen)
     assert gen.id == "AudioExampleGen"
     assert gen.executor_spec.executor_class is executor.Executor
@@ -135,7 +135,8 @@ def _check_outputs(artifact, dataset):
     assert info["partition_feature_name"] == "song_id"
     # The temporary work folder is gone.
     assert sorted(os.listdir(artifact.uri)) == sorted(
-        ["Split-train", "Split-eval", contract.LABEL_INFO_FILE, contract.SKIPPED_FILES_FILE]
+        ["Split-train", "Split-eval", contract.LABEL_INFO_FILE, contract.SKIPPED_FILES_FILE,
+         contract.PRESET_FILE]
     )
     return splits, skipped, info
 
@@ -196,6 +197,9 @@ def test_do_on_a_manifest(dataset_manifest, tmp_path):
     assert any(row["path"].endswith("absent.wav") for row in skipped)
     genres = {e.features.feature["genre"].bytes_list.value[0] for s in splits.values() for e in s}
     assert genres == {b"pop", b"metal"}
+    # The run's preset goes with the examples, for LogMelTransform and the Trainer.
+    assert artifact_files.read_preset(artifact.uri) == TINY_PRESET
+    assert artifact.get_string_custom_property(artifact_files.PRESET_PROPERTY) == "tiny-test"
 
 
 def test_do_fails_clearly_when_nothing_is_readable(tmp_path):

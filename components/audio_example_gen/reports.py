@@ -104,12 +104,6 @@ def label_info(
     }
 
 
-def read_label_info(uri: str) -> Dict[str, Any]:
-    """`label_info.json` of an examples artifact's uri."""
-    with fileio.open(os.path.join(uri, contract.LABEL_INFO_FILE), "r") as handle:
-        return json.loads(handle.read())
-
-
 def log_index_skips(skipped: Sequence[Any], *, report: str) -> None:
     """A WARNING per skipped file; one summary for annotations without a file.
 

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import apache_beam as beam
 from apache_beam.testing import test_pipeline
 
+from components import artifact_files
 from components.audio_example_gen import reports
 from components.audio_example_gen.decode import EncodedSong
 from components.conftest import TINY_PRESET
@@ -33,7 +34,7 @@ def test_write_reports_counts_by_split_and_quadrant_and_lists_every_skip(tmp_pat
         _ = ({"train": train, "eval": eval_}, failures) | reports.WriteReports(
             str(tmp_path), index=index, preset=TINY_PRESET, kmeans_seed=3
         )
-    info = reports.read_label_info(str(tmp_path))
+    info = artifact_files.read_label_info(str(tmp_path))
     assert info["counts"] == {
         "songs_indexed": 5,
         "examples": 4,
@@ -58,7 +59,7 @@ def test_write_reports_writes_both_files_when_nothing_was_decoded(tmp_path):
         _ = ({"train": nothing}, failures) | reports.WriteReports(
             str(tmp_path), index=_index(), preset=TINY_PRESET, kmeans_seed=0
         )
-    assert reports.read_label_info(str(tmp_path))["counts"]["examples"] == 0
+    assert artifact_files.read_label_info(str(tmp_path))["counts"]["examples"] == 0
     with open(tmp_path / contract.SKIPPED_FILES_FILE) as handle:
         assert handle.read() == "path,song_id,reason\n"
     with open(tmp_path / contract.LABEL_INFO_FILE) as handle:

@@ -5,31 +5,28 @@ Examples:
 ```python
 from components import AudioExampleGen, LogMelTransform
 
-example_gen = AudioExampleGen(input_base="/data/4q", preset="4q-5s")
-log_mel = LogMelTransform(examples=example_gen.outputs["examples"], preset="4q-5s")
+from mer_tfx import presets
+
+example_gen = AudioExampleGen(input_base="/data/4q", preset=presets.get("4q-5s"))
+log_mel = LogMelTransform(examples=example_gen.outputs["examples"])  # the ExampleGen's preset
 trainer_input = log_mel.outputs["examples"]
 ```
 """
 
 from __future__ import annotations
 
-from typing import Union
-
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components import preset_property
 from components.log_mel_transform import executor
 from components.log_mel_transform.executor import (
     BATCH_SIZE_KEY,
     DEFAULT_BATCH_SIZE,
     EXAMPLES_KEY,
-    PRESET_KEY,
     WAVEFORM_EXAMPLES_KEY,
 )
-from mer_tfx import presets
 from mer_tfx.errors import ParameterError
 
 
@@ -37,7 +34,6 @@ class LogMelTransformSpec(types.ComponentSpec):
     """Inputs, outputs and parameters of `LogMelTransform`."""
 
     PARAMETERS = {
-        PRESET_KEY: ExecutionParameter(type=str),
         BATCH_SIZE_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {WAVEFORM_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -54,10 +50,12 @@ class LogMelTransform(base_beam_component.BaseBeamComponent):
     gzipped TFRecords under `Split-<name>/`, plus `preset.json` and copies of
     the input's `label_info.json` and `skipped_files.csv`.
 
+    The preset is the one the input examples record (`preset.json`, written by the
+    AudioExampleGen: `components.artifact_files`), so it is always the ExampleGen's;
+    the output records it again, for the Trainer.
+
     Args:
         examples: Channel of `standard_artifacts.Examples` from `AudioExampleGen`.
-        preset: preset name or `Preset`; must be the ExampleGen's (same sample
-            rate and clip length). Defaults to "small".
         batch_size: most songs per TensorFlow call. Defaults to 8.
 
     TFX names a component's inputs and outputs in one namespace; the output,
@@ -71,7 +69,6 @@ class LogMelTransform(base_beam_component.BaseBeamComponent):
         self,
         examples: types.BaseChannel,
         *,
-        preset: Union[str, presets.Preset] = "small",
         batch_size: int | None = DEFAULT_BATCH_SIZE,
     ):
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
@@ -81,7 +78,6 @@ class LogMelTransform(base_beam_component.BaseBeamComponent):
         spec = LogMelTransformSpec(
             **{
                 WAVEFORM_EXAMPLES_KEY: examples,
-                PRESET_KEY: preset_property.to_property(preset),
                 BATCH_SIZE_KEY: batch_size,
                 EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),
             }

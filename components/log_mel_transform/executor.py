@@ -1,7 +1,7 @@
 """Executor of `LogMelTransform`: waveform Examples -> log-mel Examples, per split.
 
 For every split of the input Examples, each song's `waveform` is cut into the
-preset's segments and turned into log-mel spectrograms with
+segments of the preset the input records (`components.artifact_files`) and turned into log-mel spectrograms with
 `mer_tfx.features.clip_to_log_mel_segments` (the same function the Keras layer
 and the serving signature call). Songs are batched (`beam.BatchElements`) so
 that one TensorFlow call computes several songs. The output Example keeps every
@@ -13,7 +13,6 @@ TFRecords under `Split-<name>/`), so Trainer and Evaluator read it unchanged.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any, Dict, Iterator, List, Sequence
@@ -27,8 +26,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components import example_codec, gzip_tfrecord, local_beam
-from mer_tfx import contract, presets
+from components import artifact_files, example_codec, gzip_tfrecord, local_beam
+from mer_tfx import contract
 from mer_tfx import features as mer_features
 from mer_tfx.errors import ParameterError
 from mer_tfx.presets import FeatureConfig
@@ -41,7 +40,6 @@ _LOGGER = logging.getLogger(__name__)
 # output (log-mel Examples, what Trainer and Evaluator read) need two keys.
 EXAMPLES_KEY = "examples"
 WAVEFORM_EXAMPLES_KEY = "waveform_examples"
-PRESET_KEY = "preset"
 BATCH_SIZE_KEY = "batch_size"
 
 DEFAULT_BATCH_SIZE = 8
@@ -198,17 +196,18 @@ class Executor(local_beam.LocalBeamExecutor):
         output_dict: Dict[str, List[Any]],
         exec_properties: Dict[str, Any],
     ) -> None:
-        """Reads the splits, writes the log-mel splits and `preset.json`, copies the reports.
+        """Reads the splits with the preset they record, writes the log-mel splits and the
+        same preset, copies the reports.
 
         Raises:
-            ParameterError: unknown preset, bad batch size, or Examples that do
-                not match the preset (sample rate, clip length).
+            ParameterError: input Examples that record no preset, a bad batch size, or
+                Examples that do not match their preset (sample rate, clip length).
         """
         self._log_startup(input_dict, output_dict, exec_properties)
-        preset = presets.resolve(exec_properties[PRESET_KEY])
         batch_size = exec_properties.get(BATCH_SIZE_KEY) or DEFAULT_BATCH_SIZE
         source = artifact_utils.get_single_instance(input_dict[WAVEFORM_EXAMPLES_KEY])
         target = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
+        preset = artifact_files.read_preset(source.uri)
         split_names = artifact_utils.decode_split_names(source.split_names)
         if not split_names:
             raise ParameterError(f"The input Examples have no splits. Received: uri={source.uri!r}")
@@ -237,6 +236,5 @@ class Executor(local_beam.LocalBeamExecutor):
             path = os.path.join(source.uri, name)
             if fileio.exists(path):
                 fileio.copy(path, os.path.join(target.uri, name), overwrite=True)
-        with fileio.open(os.path.join(target.uri, contract.PRESET_FILE), "w") as handle:
-            handle.write(json.dumps(preset.to_dict(), indent=2, sort_keys=True))
+        artifact_files.write_preset(target, preset)
         _LOGGER.info("Log-mel Examples written to %s (splits %s).", target.uri, split_names)

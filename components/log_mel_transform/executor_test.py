@@ -11,7 +11,7 @@ from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, channel_utils, standard_artifacts
 
-from components import example_codec, preset_property
+from components import artifact_files, example_codec
 from components.audio_example_gen import decode
 from components.conftest import TINY_FEATURES, TINY_PRESET
 from components.log_mel_transform import component, executor
@@ -144,10 +144,14 @@ def test_compute_log_mel_rejects_a_bad_batch_size():
 # --------------------------------------------------------------------------- executor
 
 
-def _write_examples(uri, splits):
-    """Writes an ExampleGen-like Examples artifact: gzipped TFRecords per split + reports."""
+def _write_examples(uri, splits, *, preset=TINY_PRESET):
+    """Writes an ExampleGen-like Examples artifact: gzipped TFRecords per split, reports, and
+    the preset it records (none when `preset` is None)."""
     artifact = standard_artifacts.Examples()
     artifact.uri = str(uri)
+    os.makedirs(uri, exist_ok=True)
+    if preset is not None:
+        artifact_files.write_preset(artifact, preset)
     artifact.split_names = artifact_utils.encode_split_names(list(splits))
     for split, examples in splits.items():
         split_uri = artifact_utils.get_split_uri([artifact], split)
@@ -185,10 +189,7 @@ def test_do_transforms_every_split_and_records_the_preset(tmp_path):
     executor.Executor().Do(
         {executor.WAVEFORM_EXAMPLES_KEY: [source]},
         {executor.EXAMPLES_KEY: [target]},
-        {
-            executor.PRESET_KEY: preset_property.to_property(TINY_PRESET),
-            executor.BATCH_SIZE_KEY: 2,
-        },
+        {executor.BATCH_SIZE_KEY: 2},
     )
     assert artifact_utils.decode_split_names(target.split_names) == [
         "train",
@@ -210,8 +211,9 @@ def test_do_transforms_every_split_and_records_the_preset(tmp_path):
                 example_codec.float_values(source_example.features.feature["waveform"])
             )
             np.testing.assert_allclose(_log_mel(result), expected, atol=ATOL, rtol=0)
-    with open(os.path.join(target.uri, contract.PRESET_FILE)) as handle:
-        assert presets.Preset.from_dict(json.load(handle)) == TINY_PRESET
+    # The preset the input records, read from there and recorded again for the Trainer.
+    assert artifact_files.read_preset(target.uri) == TINY_PRESET
+    assert target.get_string_custom_property(artifact_files.PRESET_PROPERTY) == TINY_PRESET.name
     for name in (contract.LABEL_INFO_FILE, contract.SKIPPED_FILES_FILE):
         with (
             open(os.path.join(target.uri, name)) as copy,
@@ -224,14 +226,21 @@ def test_do_transforms_every_split_and_records_the_preset(tmp_path):
 
 def test_component_wires_input_output_and_parameters():
     examples = channel_utils.as_channel([standard_artifacts.Examples()])
-    transform = component.LogMelTransform(examples=examples, preset=TINY_PRESET, batch_size=4)
+    transform = component.LogMelTransform(examples=examples, batch_size=4)
     assert transform.inputs[executor.WAVEFORM_EXAMPLES_KEY] is examples
     assert transform.outputs[executor.EXAMPLES_KEY].type is standard_artifacts.Examples
-    assert presets.resolve(transform.exec_properties[executor.PRESET_KEY]) == TINY_PRESET
     assert transform.exec_properties[executor.BATCH_SIZE_KEY] == 4
-    named = component.LogMelTransform(examples=examples, preset="4q-5s")
-    assert named.exec_properties[executor.PRESET_KEY] == "4q-5s"
-    with pytest.raises(ParameterError, match="no-such"):
-        component.LogMelTransform(examples=examples, preset="no-such")
+    # The preset comes with the input examples, never as a parameter of its own.
+    assert "preset" not in transform.exec_properties
     with pytest.raises(ParameterError, match="batch_size"):
         component.LogMelTransform(examples=examples, batch_size=-1)
+
+
+def test_examples_that_record_no_preset_stop_the_transform(tmp_path):
+    source = _write_examples(tmp_path / "in", {"train": [_song_example("t0")]}, preset=None)
+    target = standard_artifacts.Examples()
+    target.uri = str(tmp_path / "out")
+    with pytest.raises(ParameterError, match="record no preset"):
+        executor.Executor().Do(
+            {executor.WAVEFORM_EXAMPLES_KEY: [source]}, {executor.EXAMPLES_KEY: [target]}, {}
+        )

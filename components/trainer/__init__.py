@@ -1,5 +1,5 @@
-"""The Trainer's executor: TFX's generic Trainer that hands run_fn the examples' label information."""
+"""The Trainer's executor: TFX's generic Trainer that hands run_fn what its examples record."""
 
-from components.trainer.executor import LABEL_INFO_KEY, Executor, read_label_info
+from components.trainer.executor import EXAMPLES_PRESET_KEY, LABEL_INFO_KEY, Executor
 
-__all__ = ["LABEL_INFO_KEY", "Executor", "read_label_info"]
+__all__ = ["EXAMPLES_PRESET_KEY", "LABEL_INFO_KEY", "Executor"]

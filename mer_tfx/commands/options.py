@@ -29,10 +29,10 @@ def add_old_names(parser: argparse.ArgumentParser, action: argparse.Action, *old
         parser._option_string_actions[name] = action
 
 
-def preset(value: str) -> str:
-    """`--preset`: a preset name or a preset's JSON, checked now, returned unchanged."""
+def preset(value: str) -> presets.Preset:
+    """`--preset`: a preset name or a preset's JSON, parsed now (so a bad one fails before
+    any work) into the `Preset` the command uses."""
     try:
-        presets.resolve(value)
+        return presets.resolve(value)
     except ParameterError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-    return value

@@ -19,13 +19,17 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List
 
-from mer_tfx import console
+from mer_tfx import console, presets
 from mer_tfx.commands import options
-from mer_tfx.errors import ParameterError
 from pipeline import configs, data_validation
-from pipeline.layout import Layout, prepare_data
+from pipeline.layout import Layout
+from pipeline.run_config import (
+    RunConfig,
+    check_unlabeled_data,  # noqa: F401 (mer experiment's import)
+    run_config_from,
+)
 
 _ENDED = ("COMPLETE", "CACHED", "FAILED", "CANCELED")
 
@@ -308,52 +312,16 @@ def describe_data(data_root: Path) -> str:
     return f"{data_root} ({index.layout} layout: {len(index.records)} songs, {counts}{skipped})"
 
 
-def run_pipeline(
-    *,
-    data_root: Path,
-    layout: Layout,
-    preset: str,
-    enable_tuning: bool = False,
-    tuner_trials: int | None = None,
-    ae_max_epochs: int | None = None,
-    head_max_epochs: int | None = None,
-    accuracy_threshold: float | None = None,
-    f1_threshold: float | None = None,
-    seed: int = 0,
-    enable_cache: bool = True,
-    beam_pipeline_args: Sequence[str] = (),
-    verbose: bool = False,
-    example_gen_kwargs: dict | None = None,
-    unlabeled_data: Path | None = None,
-    normalize_embeddings: bool | None = None,
-    head_seeds: int | None = None,
-) -> PipelineReport:
-    """Builds and runs the pipeline with LocalDagRunner; returns what it produced."""
+def run_pipeline(config: RunConfig, *, verbose: bool = False) -> PipelineReport:
+    """Builds the pipeline of `config` (a local one: it has a `layout`) and runs it with
+    LocalDagRunner; returns what it produced."""
     from tfx import v1 as tfx
 
     from pipeline.factory import create_pipeline
 
-    optional = {
-        "tuner_trials": tuner_trials, "ae_max_epochs": ae_max_epochs,
-        "head_max_epochs": head_max_epochs, "accuracy_threshold": accuracy_threshold,
-        "f1_threshold": f1_threshold, "unlabeled_data": unlabeled_data,
-        "normalize_embeddings": normalize_embeddings, "head_seeds": head_seeds,
-    }
+    layout = config.layout
     layout.pipeline_root.mkdir(parents=True, exist_ok=True)
-    pipe = create_pipeline(
-        pipeline_name=layout.pipeline_name,
-        pipeline_root=layout.pipeline_root,
-        data_root=data_root,
-        serving_model_dir=layout.serving_base,
-        metadata_path=layout.metadata_path,
-        preset=preset or configs.DEFAULT_PRESET,
-        enable_tuning=enable_tuning,
-        seed=seed,
-        enable_cache=enable_cache,
-        beam_pipeline_args=list(beam_pipeline_args),
-        example_gen_kwargs=example_gen_kwargs,
-        **{k: v for k, v in optional.items() if v is not None},
-    )
+    pipe = create_pipeline(config)
     if verbose or console.log_path() is not None:
         from absl import logging as absl_logging
 
@@ -410,8 +378,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "default: $MER_DATA, else the synthetic 4Q dataset written to the output folder")
     parser.add_argument("--output", metavar="DIR",
                         help="output folder (default: $MER_OUTPUT, else ./outputs)")
-    parser.add_argument("--preset", default=configs.DEFAULT_PRESET, type=options.preset,
-                        help=f"preset name or JSON (default: {configs.DEFAULT_PRESET})")
+    parser.add_argument("--preset", type=options.preset,
+                        help=f"preset name or JSON (default: ${configs.ENV_PRESET}, else "
+                             f"{presets.DEFAULT_NAME})")
     parser.add_argument("--pipeline-name", default=configs.PIPELINE_NAME,
                         help=f"TFX pipeline name (default: {configs.PIPELINE_NAME})")
     parser.add_argument("--model-name", default=configs.MODEL_NAME,
@@ -452,48 +421,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "file <output>/mer-pipeline.log)")
 
 
-def check_unlabeled_data(folder, *, data_root: Path) -> Path | None:
-    """`--unlabeled-data` as a resolved folder, or None when not given.
-
-    Raises:
-        ParameterError: it is not a folder, or it and the dataset's folder contain one
-            another (the evaluation songs' audio would join stage 1's training set).
-    """
-    if folder is None:
-        return None
-    path = Path(folder).resolve()
-    if not path.is_dir():
-        raise ParameterError(f"--unlabeled-data must be a folder. Received: {folder}")
-    data = Path(data_root).resolve()
-    data_folder = data if data.is_dir() else data.parent
-    if path == data_folder or data_folder in path.parents or path in data_folder.parents:
-        raise ParameterError(
-            "--unlabeled-data must not hold the dataset's audio (the evaluation songs would "
-            f"train stage 1). Received: --unlabeled-data {folder}, data {data_root}")
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
-    if args.head_seeds is not None and args.head_seeds < 1:
-        raise ParameterError(f"--head-seeds must be at least 1. Received: {args.head_seeds}")
-    if args.clips_per_quadrant < 1:
-        raise ParameterError(
-            f"--clips-per-quadrant must be at least 1. Received: {args.clips_per_quadrant}")
-    layout = Layout.at(args.output, pipeline_name=args.pipeline_name, model_name=args.model_name)
-    data_root = prepare_data(args.data or os.environ.get(configs.ENV_DATA), layout=layout,
-                             clips_per_quadrant=args.clips_per_quadrant, seed=args.seed)
-    console.say(f"mer pipeline: data {describe_data(data_root)}")
-    console.say(f"mer pipeline: output {layout.output}, preset {args.preset}")
-    unlabeled = check_unlabeled_data(args.unlabeled_data, data_root=data_root)
-    report = run_pipeline(
-        data_root=data_root, layout=layout, preset=args.preset, enable_tuning=args.tune,
-        tuner_trials=args.trials, ae_max_epochs=args.max_ae_epochs,
-        head_max_epochs=args.max_head_epochs,
-        accuracy_threshold=args.accuracy_threshold, f1_threshold=args.f1_threshold, seed=args.seed,
-        enable_cache=not args.no_cache, beam_pipeline_args=args.beam_arg, verbose=args.verbose,
-        unlabeled_data=unlabeled, normalize_embeddings=args.normalize_embeddings,
-        head_seeds=args.head_seeds,
-    )
+    config = run_config_from(args)
+    layout = config.layout
+    console.say(f"mer pipeline: data {describe_data(Path(config.data_root))}")
+    console.say(f"mer pipeline: output {layout.output}, preset {config.preset.name}")
+    report = run_pipeline(config, verbose=args.verbose)
     print_report(report, layout=layout)
     if console.log_path() is not None:
         console.say(f"mer pipeline: what the libraries printed is in {console.log_path()}")
