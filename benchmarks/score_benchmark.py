@@ -43,6 +43,17 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "4q"
 
 
+def _serving_fixtures():
+    """tests/fixtures/serving.py: the tests' tiny served model, which the library does not ship."""
+    import importlib.util
+
+    path = REPO / "tests" / "fixtures" / "serving.py"
+    spec = importlib.util.spec_from_file_location("serving_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def pick_clips(folder: Path, count: int) -> list:
     """`count` MP3s of a 4Q-layout folder, taken in turn from each quadrant folder."""
     by_quadrant = [sorted(q.glob("*.mp3")) for q in sorted(folder.glob("Q*")) if q.is_dir()]
@@ -89,7 +100,7 @@ def main(argv=None) -> int:
     model_dir = args.model_dir
     if model_dir is None:
         print("exporting the untrained 'small' model (not timed) ...", file=sys.stderr)
-        from mer_tfx.serve.testing import write_pushed_model
+        write_pushed_model = _serving_fixtures().write_pushed_model
 
         write_pushed_model(workdir / "serving", architecture="small")
         model_dir = str(workdir / "serving")

@@ -47,6 +47,20 @@ import numpy as np
 
 from mer_tfx.contract import MODEL_INFO, MODEL_NAME, SERVING_DEFAULT, SERVING_WAV
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _serving_fixtures():
+    """tests/fixtures/serving.py: the tests' tiny served model, which the library does not ship."""
+    import importlib.util
+
+    path = REPO / "tests" / "fixtures" / "serving.py"
+    spec = importlib.util.spec_from_file_location("serving_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `mer serve` runs (mer_tfx/cli.py)
 
@@ -122,7 +136,7 @@ def json_floats_body(*, mebibytes: float, sample_rate: int, decimals: int | None
     """A valid `serving_default` body of about `mebibytes` MiB: one long clip as JSON floats,
     written in full (float32 values as Python prints them, ~20 characters) or rounded to
     `decimals` places (shorter numbers: more samples in the same bytes)."""
-    from mer_tfx.serve.testing import music_like
+    music_like = _serving_fixtures().music_like
 
     def text(seconds, seed=0):
         clip = music_like(seconds=seconds, sample_rate=sample_rate, seed=seed).astype(np.float64)
@@ -228,11 +242,12 @@ def main(argv=None) -> int:
     parser.add_argument("--output", help="also write the figures as JSON here")
     args = parser.parse_args(argv)
 
-    from mer_tfx.serve.client import RestModel, encode_wav
-    from mer_tfx.serve.json_codec import decode_predict_request
-    from mer_tfx.serve.rest_server import RestServer, ServedModelConfig
-    from mer_tfx.serve.servable import Servable, resolve_model_dir
-    from mer_tfx.serve.testing import music_like, write_pushed_model
+    from mer_tfx.client.rest_model import RestModel, encode_wav
+    from mer_tfx.server.json_codec import decode_predict_request
+    from mer_tfx.server.rest_server import RestServer, ServedModelConfig
+    from mer_tfx.server.servable import Servable, resolve_model_dir
+    fixtures = _serving_fixtures()
+    music_like, write_pushed_model = fixtures.music_like, fixtures.write_pushed_model
 
     workdir = tempfile.TemporaryDirectory(prefix="mer-serving-bench-")
     if args.model_dir:

@@ -6,7 +6,7 @@ song in windows over time. Both take the same `model`:
 - None (default): the model shipped in the package (`mer_tfx.pretrained`); the
   first use logs one line naming the terms of its weights;
 - a path: a SavedModel folder, a TF Serving model base path (latest version) or a
-  Pusher base holding one model (`mer_tfx.serve.servable.resolve_model_dir`);
+  Pusher base holding one model (`mer_tfx.server.servable.resolve_model_dir`);
 - an `http(s)://` URL: a running TF Serving or `mer serve` (`RestModel`, model "mer");
 - a `LocalModel` or `RestModel` already opened.
 
@@ -90,7 +90,7 @@ class SongPredictions(List[SongPrediction]):
 
 @functools.lru_cache(maxsize=4)
 def _local_model(version_dir: str):
-    from mer_tfx.serve.local_model import LocalModel
+    from mer_tfx.client.local_model import LocalModel
 
     return LocalModel(model_dir=version_dir)
 
@@ -108,11 +108,11 @@ def _open_model(model) -> Tuple[Any, bool]:
         _say_shipped_once()
         return _local_model(str(path.resolve())), False
     if isinstance(model, str) and model.startswith(_URL_SCHEMES):
-        from mer_tfx.serve.client import RestModel
+        from mer_tfx.client.rest_model import RestModel
 
         return RestModel(url=model), True
     if isinstance(model, (str, os.PathLike)):
-        from mer_tfx.serve.servable import resolve_model_dir
+        from mer_tfx.server.servable import resolve_model_dir
 
         return _local_model(str(resolve_model_dir(model).resolve())), False
     if callable(getattr(model, "predict", None)) and callable(getattr(model, "model_info", None)):
@@ -142,7 +142,7 @@ def _as_songs(paths_or_waveforms) -> list:
 def _load(song, *, index: int, model_rate: int, sample_rate: int | None) -> Tuple[str, np.ndarray]:
     """(source, float32 mono [samples] at the model's rate) for a file or a waveform."""
     if isinstance(song, (str, os.PathLike)):
-        from mer_tfx.serve.file_predictions import load_for_model
+        from mer_tfx.client.file_predictions import load_for_model
 
         return str(song), load_for_model(song, sample_rate=model_rate)
     if sample_rate is None:
@@ -174,7 +174,7 @@ def _load(song, *, index: int, model_rate: int, sample_rate: int | None) -> Tupl
 
 def _predict_one(model, source: str, waveform: np.ndarray):
     """The model's `Prediction` for one clip; a rejected clip's error names it."""
-    from mer_tfx.serve.predictions import ServingError
+    from mer_tfx.client.predictions import ServingError
 
     try:
         (prediction,) = model.predict([waveform])
@@ -249,7 +249,7 @@ def predict_timeline(
 
     Windows of `window_seconds` start every `hop_seconds`; one more ends exactly at
     the song's end when the regular windows leave at least half a hop unrated
-    (`mer_tfx.serve.timeline`).
+    (`mer_tfx.client.timeline`).
 
     Args:
         path_or_waveform: an audio file, or a float waveform [samples] with `sample_rate`.
@@ -260,11 +260,11 @@ def predict_timeline(
         batch_size: windows per model call. Defaults to 8.
 
     Returns:
-        A `mer_tfx.serve.timeline.Timeline`: `.starts`, `.ends` (seconds, float64
+        A `mer_tfx.client.timeline.Timeline`: `.starts`, `.ends` (seconds, float64
         [windows]), `.predictions` (one per window), `.to_dict()`;
-        `mer_tfx.serve.timeline.plot_timeline` draws it.
+        `mer_tfx.client.timeline.plot_timeline` draws it.
     """
-    from mer_tfx.serve.timeline import analyse_timeline
+    from mer_tfx.client.timeline import analyse_timeline
 
     if isinstance(path_or_waveform, np.ndarray) and path_or_waveform.ndim != 1:
         raise ParameterError(

@@ -15,10 +15,10 @@ import soundfile  # noqa: E402
 
 import mer_tfx  # noqa: E402
 from mer_tfx import api, pretrained  # noqa: E402
+from mer_tfx.client.predictions import ServingError  # noqa: E402
 from mer_tfx.contract import QUADRANT_BY_INDEX  # noqa: E402
 from mer_tfx.errors import AudioLoadError, ParameterError  # noqa: E402
-from mer_tfx.serve.predictions import ServingError  # noqa: E402
-from mer_tfx.serve.testing import music_like  # noqa: E402
+from tests.fixtures.serving import music_like  # noqa: E402
 
 RATE = 22050  # the fixture's "small" preset
 
@@ -26,7 +26,7 @@ RATE = 22050  # the fixture's "small" preset
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory):
     """A folder in the shipped model's layout (`mer/1/`), used as the shipped model."""
-    from mer_tfx.serve.testing import write_pushed_model
+    from tests.fixtures.serving import write_pushed_model
 
     folder = tmp_path_factory.mktemp("pretrained")
     write_pushed_model(folder, model_name="mer", version=1, seed=0)
@@ -41,7 +41,7 @@ def songs():
 
 
 def test_predict_two_waveforms_with_the_shipped_model(shipped, songs):
-    from mer_tfx.serve.local_model import LocalModel
+    from mer_tfx.client.local_model import LocalModel
 
     results = mer_tfx.predict(songs, sample_rate=RATE)
 
@@ -113,7 +113,7 @@ def test_a_model_folder_gives_the_shipped_models_answer(shipped, songs):
 
 
 def test_a_url_is_a_running_server(shipped, songs):
-    from mer_tfx.serve.rest_server import RestServer, ServedModelConfig
+    from mer_tfx.server.rest_server import RestServer, ServedModelConfig
 
     server = RestServer(
         models=[ServedModelConfig(name="mer", base_path=str(shipped / "mer"))],
@@ -133,8 +133,8 @@ def test_a_url_is_a_running_server(shipped, songs):
 
 
 def test_predict_timeline_returns_the_windows_of_mer_predict_timeline(shipped):
-    from mer_tfx.serve.local_model import LocalModel
-    from mer_tfx.serve.timeline import analyse_timeline
+    from mer_tfx.client.local_model import LocalModel
+    from mer_tfx.client.timeline import analyse_timeline
 
     song = music_like(seconds=25.0, sample_rate=RATE, seed=5)
 

@@ -38,7 +38,7 @@ NOTICE_START = "using the shipped 4Q model (trained on the 4Q dataset, Panda et 
 def fixture_model(tmp_path_factory):
     """A folder in the shipped layout: `mer/1/` (a tiny model) and WEIGHTS_TERMS.md."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from mer_tfx.serve.testing import write_pushed_model
+    from tests.fixtures.serving import write_pushed_model
 
     folder = tmp_path_factory.mktemp("pretrained")
     write_pushed_model(folder, model_name="mer", version=1, seed=0)
@@ -54,7 +54,7 @@ def shipped(fixture_model, monkeypatch):
 
 @pytest.fixture(scope="module")
 def song(tmp_path_factory):
-    from mer_tfx.serve.testing import music_like
+    from tests.fixtures.serving import music_like
 
     path = tmp_path_factory.mktemp("songs") / "song.wav"
     soundfile.write(path, music_like(seconds=3.0, sample_rate=RATE, seed=1), RATE)
@@ -199,7 +199,7 @@ def test_mer_score_without_a_model_uses_the_shipped_one(shipped, song, tmp_path,
 
     _, err = capsys.readouterr()
     assert code == 0, err
-    from mer_tfx.serve.scoring import read_scores
+    from mer_tfx.scoring.catalog import read_scores
 
     assert [row["song_id"] for row in read_scores(out)] == ["song"]
     assert f"mer score: {pretrained.notice()}" in err.splitlines()

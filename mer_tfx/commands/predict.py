@@ -70,13 +70,13 @@ def _open_model(args: argparse.Namespace):
     """A `RestModel` when --url is given, else the pushed model in --model-base-path, in process,
     else the model shipped in the package (said in one line)."""
     if args.url:
-        from mer_tfx.serve.client import RestModel
+        from mer_tfx.client.rest_model import RestModel
 
         return RestModel(
             url=args.url, model_name=args.model_name, version=args.version, payload=args.payload
         )
     from mer_tfx import pretrained
-    from mer_tfx.serve.local_model import LocalModel
+    from mer_tfx.client.local_model import LocalModel
 
     model_dir = args.model_dir
     if model_dir is None:
@@ -86,8 +86,8 @@ def _open_model(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from mer_tfx.client.file_predictions import format_table, map_files, predict_files
     from mer_tfx.errors import ParameterError
-    from mer_tfx.serve.file_predictions import format_table, map_files, predict_files
 
     out = console.out()  # the results; the libraries' output is in the log
     if args.plot and not args.timeline:
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             elif results:
                 print(format_table(results), file=out)
         else:
-            from mer_tfx.serve.timeline import analyse_timeline, format_timeline, plot_timeline
+            from mer_tfx.client.timeline import analyse_timeline, format_timeline, plot_timeline
 
             timelines, failures = map_files(
                 args.files,

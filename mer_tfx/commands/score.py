@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mer_tfx import console, pretrained
-    from mer_tfx.serve.scoring import TimelineSettings, score_catalog
+    from mer_tfx.scoring.catalog import TimelineSettings, score_catalog
 
     model_dir = args.model_dir
     if model_dir is None:

@@ -8,7 +8,7 @@ import signal
 
 from mer_tfx import console
 from mer_tfx.contract import MODEL_NAME
-from mer_tfx.serve.rest_server import (
+from mer_tfx.server.rest_server import (
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_REQUEST_BYTES,
@@ -91,14 +91,14 @@ def _request_lines(*, quiet: bool) -> logging.Handler:
     handler = logging.StreamHandler(console.stream())
     handler.setFormatter(logging.Formatter("mer serve: %(asctime)s %(message)s", "%H:%M:%S"))
     handler.addFilter(lambda record: record.levelno < logging.WARNING)
-    logger = logging.getLogger("mer_tfx.serve")
+    logger = logging.getLogger("mer_tfx.server")
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.addHandler(handler)
     return handler
 
 
 def run(args: argparse.Namespace) -> int:
-    from mer_tfx.serve.rest_server import RestServer, model_configs_from_args
+    from mer_tfx.server.rest_server import RestServer, model_configs_from_args
 
     model_base_path = args.model_base_path
     if model_base_path is None and args.model_config_file is None:
@@ -152,5 +152,5 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if not server.shutdown():
             console.say("mer serve: some requests in flight did not finish in time")
-        logging.getLogger("mer_tfx.serve").removeHandler(requests)
+        logging.getLogger("mer_tfx.server").removeHandler(requests)
     return 0

@@ -1,18 +1,11 @@
-"""The error a REST request is answered with: `{"error": message}` and an HTTP status.
+"""Deprecated: `mer_tfx.serve.rest_error` moved to `mer_tfx.server.rest_error`; this path goes in the next release."""
 
-Raised by the version manager (404 for an unknown version or label), the JSON codec
-(400 for a malformed body) and the HTTP handler (405, 411, 413); the handler turns
-it into TF Serving's error answer.
-"""
+import warnings
 
-from __future__ import annotations
+from mer_tfx.server.rest_error import *  # noqa: F401, F403
 
-
-class RestError(Exception):
-    """An error answered to the client as `{"error": message}` with an HTTP status."""
-
-    def __init__(self, status: int, message: str, *, allow: str = ""):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.allow = allow  # the Allow header of a 405
+warnings.warn(
+    "mer_tfx.serve.rest_error is deprecated: import mer_tfx.server.rest_error instead",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -7,9 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from mer_tfx.errors import ParameterError
-from mer_tfx.serve.predictions import Prediction
-from mer_tfx.serve.timeline import (
+from mer_tfx.client.predictions import Prediction
+from mer_tfx.client.timeline import (
     QUADRANT_MARGIN,
     Timeline,
     clear_quadrant,
@@ -17,6 +16,7 @@ from mer_tfx.serve.timeline import (
     plot_timeline,
     window_starts,
 )
+from mer_tfx.errors import ParameterError
 
 
 # 30 s windows every 10 s at 100 Hz: the regular windows of a 90-99.99 s song start at

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 
 from mer_tfx.errors import ParameterError
-from mer_tfx.serve import json_codec
-from mer_tfx.serve.rest_error import RestError
-from mer_tfx.serve.rest_server import (
+from mer_tfx.server import json_codec
+from mer_tfx.server.rest_error import RestError
+from mer_tfx.server.rest_server import (
     RestServer,
     ServedModelConfig,
     load_models_config,
     model_configs_from_args,
 )
-from mer_tfx.serve.testing import music_like, wav_bytes
+from tests.fixtures.serving import music_like, wav_bytes
 
 RATE = 22050  # the fixture's "small" preset
 LIMIT = 8 * 1024 * 1024  # small request limit so the over-limit test stays cheap
@@ -96,7 +96,7 @@ def test_request_line_is_logged_before_the_answer_leaves(server, monkeypatch):
     stops at once (its request threads are daemons): the line is logged before the send."""
     import logging
 
-    from mer_tfx.serve.handler import RestRequestHandler
+    from mer_tfx.server.handler import RestRequestHandler
 
     events = []
 
@@ -111,7 +111,7 @@ def test_request_line_is_logged_before_the_answer_leaves(server, monkeypatch):
         return send(self, status, body, headers, head_only=head_only)
 
     monkeypatch.setattr(RestRequestHandler, "_send_json", recording_send)
-    logger = logging.getLogger("mer_tfx.serve")
+    logger = logging.getLogger("mer_tfx.server")
     recorder = Recorder(level=logging.INFO)
     level = logger.level
     logger.addHandler(recorder)
@@ -288,8 +288,10 @@ def test_model_info_signature(server):
         {"signature_name": "model_info", "instances": [0]},
     )
     assert status == 200, body
+    # The fixture model is exported without a dataset or gate: the export's placeholders.
     assert body["predictions"] == [
-        {"sample_rate": RATE, "clip_seconds": 30.0, "segment_seconds": 5.0, "preset": "small"}
+        {"sample_rate": RATE, "clip_seconds": 30.0, "segment_seconds": 5.0, "preset": "small",
+         "training_data": "unknown", "gate": "none"}
     ]
 
 
@@ -638,8 +640,8 @@ def test_malformed_http_is_answered_and_server_keeps_serving(server, raw, expect
 @pytest.mark.e2e
 def test_real_small_architecture_over_rest(tmp_path):
     """The project's real (untrained) 'small' architecture through the server (~40 s export)."""
-    from mer_tfx.serve.servable import Servable
-    from mer_tfx.serve.testing import write_pushed_model
+    from mer_tfx.server.servable import Servable
+    from tests.fixtures.serving import write_pushed_model
 
     write_pushed_model(tmp_path, model_name="mer", version=5, architecture="small")
     reference = Servable(path=tmp_path / "mer" / "5")
@@ -780,7 +782,7 @@ def test_latest_two_skips_a_broken_version(pushed_base, tmp_path):
 
 
 def test_missing_base_path_fails_before_loading(tmp_path, monkeypatch):
-    from mer_tfx.serve.versions import ModelManager
+    from mer_tfx.server.versions import ModelManager
 
     monkeypatch.setattr(ModelManager, "start", lambda self: pytest.fail("a model was loaded"))
     srv = RestServer(
@@ -793,7 +795,7 @@ def test_missing_base_path_fails_before_loading(tmp_path, monkeypatch):
 def test_port_in_use_fails_before_loading(pushed_base, monkeypatch):
     import socket
 
-    from mer_tfx.serve.versions import ModelManager
+    from mer_tfx.server.versions import ModelManager
 
     monkeypatch.setattr(ModelManager, "start", lambda self: pytest.fail("a model was loaded"))
     with socket.socket() as taken:

@@ -14,13 +14,13 @@ import pytest
 import soundfile
 
 from mer_tfx import cli, contract
+from mer_tfx.client.file_predictions import predict_files
+from mer_tfx.client.local_model import LocalModel
+from mer_tfx.client.rest_model import RestModel, ServingError, encode_wav
+from mer_tfx.client.timeline import analyse_timeline, window_starts
 from mer_tfx.errors import ParameterError
-from mer_tfx.serve.client import RestModel, ServingError, encode_wav
-from mer_tfx.serve.file_predictions import predict_files
-from mer_tfx.serve.local_model import LocalModel
-from mer_tfx.serve.rest_server import RestServer, ServedModelConfig
-from mer_tfx.serve.testing import music_like
-from mer_tfx.serve.timeline import analyse_timeline, window_starts
+from mer_tfx.server.rest_server import RestServer, ServedModelConfig
+from tests.fixtures.serving import music_like
 
 RATE = 22050  # the fixture's "small" preset
 

@@ -11,10 +11,10 @@ import pytest
 import soundfile
 
 from mer_tfx import cli
+from mer_tfx.client.file_predictions import predict_files
+from mer_tfx.client.local_model import LocalModel
 from mer_tfx.errors import ParameterError
-from mer_tfx.serve.file_predictions import predict_files
-from mer_tfx.serve.local_model import LocalModel
-from mer_tfx.serve.scoring import (
+from mer_tfx.scoring.catalog import (
     SCORE_COLUMNS,
     TIMELINE_COLUMNS,
     TimelineSettings,
@@ -24,7 +24,7 @@ from mer_tfx.serve.scoring import (
     score_catalog,
     skipped_path,
 )
-from mer_tfx.serve.testing import music_like
+from tests.fixtures.serving import music_like
 
 RATE = 22050  # the fixture's "small" preset
 IN_MEMORY = ["--direct_running_mode=in_memory"]  # one process: fast for tiny catalogs

@@ -141,7 +141,7 @@ def test_compose_file_runs_tf_serving_with_the_config_files():
 
 
 def test_local_server_reads_the_shipped_models_config():
-    from mer_tfx.serve.rest_server import load_models_config
+    from mer_tfx.server.rest_server import load_models_config
 
     (model,) = load_models_config(SERVING / "models.config")
     assert (model.name, model.base_path, model.version_policy, model.num_versions) == (

@@ -1,0 +1,577 @@
+"""Catalog scoring: every song of a folder or manifest through a pushed model, as a Beam pipeline.
+
+`score_catalog` lists the songs (`list_songs`), leaves out those the output file
+already holds, and runs a Beam pipeline: songs in batches -> `ScoreSongsFn`, which
+loads the SavedModel once per worker (`setup()`), decodes each file on the worker and
+predicts the batch in one call -> one row per song; a file that cannot be decoded, or
+that the model rejects (silent, empty), goes to a second output with its reason and
+never stops the job. The driver then writes the rows after those already in the
+output file (Parquet or CSV by its extension) and the unreadable files to
+`<out>.skipped.csv`.
+
+A row: `song_id`, `path`, `seconds`, `valence_probability`, `valence_label`,
+`arousal_probability`, `arousal_label`, `quadrant` (the model's answer for the first
+30 s, looped when shorter, exactly as `mer predict` and the serving graph); with a
+timeline also `window_seconds`, `hop_seconds` and the per-window lists
+`window_start`, `window_end`, `window_valence_probability`,
+`window_arousal_probability`, `window_quadrant` (Parquet list columns; JSON arrays
+in CSV). See docs/scoring.md.
+
+The runner is Beam's: the DirectRunner in multi-processing mode with one worker per
+core by default (`default_beam_args`), any other by `beam_args`. The pipeline's
+shards go to a folder beside the output file, so on a cluster the output must be on
+storage that the workers and this process share.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import apache_beam as beam
+import numpy as np
+
+from mer_tfx.audio import AUDIO_EXTENSIONS
+from mer_tfx.client.predictions import Prediction, ServingError
+from mer_tfx.contract import SKIPPED_COLUMNS, clip_samples
+from mer_tfx.errors import AudioLoadError, ParameterError
+
+PathLike = Union[str, os.PathLike]
+
+OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv"}
+SKIPPED_SUFFIX = ".skipped.csv"
+SCORE_COLUMNS = (
+    "song_id",
+    "path",
+    "seconds",
+    "valence_probability",
+    "valence_label",
+    "arousal_probability",
+    "arousal_label",
+    "quadrant",
+)
+TIMELINE_COLUMNS = (
+    "window_seconds",
+    "hop_seconds",
+    "window_start",
+    "window_end",
+    "window_valence_probability",
+    "window_arousal_probability",
+    "window_quadrant",
+)
+_LIST_COLUMNS = frozenset(TIMELINE_COLUMNS[2:])
+_SKIPPED_TAG = "skipped"
+
+
+@dataclasses.dataclass(frozen=True)
+class Song:
+    """One song to score: its id, its audio file, its place in the listing."""
+
+    song_id: str
+    path: str
+    index: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TimelineSettings:
+    """Windows of `window_seconds` every `hop_seconds` (see `mer_tfx.client.timeline`)."""
+
+    window_seconds: float = 30.0
+    hop_seconds: float = 10.0
+
+    def __post_init__(self):
+        if not (self.window_seconds > 0 and self.hop_seconds > 0):
+            raise ParameterError(
+                "window and hop must be positive seconds. Received: "
+                f"window_seconds={self.window_seconds}, hop_seconds={self.hop_seconds}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreReport:
+    """What a `score_catalog` run did."""
+
+    out: Path
+    skipped_file: Path
+    listed: int
+    already_scored: int
+    scored: int
+    skipped: List[Tuple[str, str, str]]  # (path, song_id, reason)
+
+
+# ------------------------------------------------------------------------- the songs
+
+
+def list_songs(source: PathLike) -> List[Song]:
+    """The songs of a folder (audio files at any depth) or a manifest, in a stable order.
+
+    Args:
+        source: a folder; a CSV manifest with a `path` column (and optionally `song_id`;
+            other columns are ignored, so a training manifest works as is); or a text
+            file with one path per line. Relative paths are taken from the manifest's folder.
+
+    Returns:
+        Songs with absolute paths; a folder's song ids are the files' paths relative
+        to it without their extension, a manifest's its `song_id` column or the file's stem.
+
+    Raises:
+        ParameterError: the source does not exist, or a CSV manifest has no `path` column.
+    """
+    source = Path(source).expanduser()
+    if source.is_dir():
+        files = sorted(
+            p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+        )
+        return [
+            Song(
+                song_id=p.relative_to(source).with_suffix("").as_posix(),
+                path=str(p.resolve()),
+                index=i,
+            )
+            for i, p in enumerate(files)
+        ]
+    if not source.is_file():
+        raise ParameterError(
+            f"The catalog must be a folder or a manifest file. Received: {str(source)!r}"
+        )
+    if source.suffix.lower() == ".csv":
+        with source.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if "path" not in (reader.fieldnames or []):
+                raise ParameterError(
+                    "A CSV manifest needs a 'path' column. Received: "
+                    f"columns {reader.fieldnames} in {str(source)!r}"
+                )
+            entries = [(row["path"], row.get("song_id") or "") for row in reader]
+    else:
+        lines = source.read_text(encoding="utf-8").splitlines()
+        entries = [
+            (line.strip(), "") for line in lines if line.strip() and not line.startswith("#")
+        ]
+    songs, seen = [], set()
+    for path_text, song_id in entries:
+        path = Path(path_text).expanduser()
+        path = (path if path.is_absolute() else source.parent / path).resolve()
+        if not path_text or str(path) in seen:  # a song listed twice is scored once
+            continue
+        seen.add(str(path))
+        songs.append(Song(song_id=song_id or path.stem, path=str(path), index=len(songs)))
+    return songs
+
+
+# ------------------------------------------------------------------------- the DoFn
+
+
+def _row(song: Song, seconds: float, prediction: Prediction) -> dict:
+    return {"song_id": song.song_id, "path": song.path, "seconds": seconds, **prediction.to_dict()}
+
+
+def _timeline_columns(timeline) -> dict:
+    return {
+        "window_seconds": timeline.window_seconds,
+        "hop_seconds": timeline.hop_seconds,
+        "window_start": [float(s) for s in timeline.starts],
+        "window_end": [float(e) for e in timeline.ends],
+        "window_valence_probability": [p.valence_probability for p in timeline.predictions],
+        "window_arousal_probability": [p.arousal_probability for p in timeline.predictions],
+        "window_quadrant": [p.quadrant for p in timeline.predictions],
+    }
+
+
+def _skipped(song: Song, reason: str) -> beam.pvalue.TaggedOutput:
+    return beam.pvalue.TaggedOutput(
+        _SKIPPED_TAG, {"path": song.path, "song_id": song.song_id, "reason": reason}
+    )
+
+
+class ScoreSongsFn(beam.DoFn):
+    """Batches of `Song` -> score rows (main output) and skipped songs (`"skipped"` output).
+
+    The SavedModel is loaded once per worker in `setup()`. Each song is decoded on the
+    worker (its first 30 s only, unless a timeline needs all of it); the batch's clips
+    go to the model in one call, and when the model rejects one (a silent clip fails
+    the graph's check for the whole batch) each clip is retried alone to name it.
+
+    Args:
+        model_dir: the pushed model (Pusher base, model base path or version folder).
+        timeline: also score windows over time. Defaults to None (no timeline).
+        progress_path: a `mer_tfx.console.SharedProgress` file, advanced once per song
+            (scored or skipped). Defaults to None (no progress bar).
+    """
+
+    def __init__(
+        self,
+        *,
+        model_dir: str,
+        timeline: Optional[TimelineSettings] = None,
+        progress_path: Optional[str] = None,
+    ):
+        self._model_dir = str(model_dir)
+        self._timeline = timeline
+        self._progress_path = progress_path
+        self._model = None
+
+    def setup(self):
+        from mer_tfx.client.local_model import LocalModel
+
+        self._model = LocalModel(model_dir=self._model_dir)
+        info = self._model.model_info()
+        self._rate = info.sample_rate
+        self._clip_seconds = info.clip_seconds
+        self._clip_samples = clip_samples(clip_seconds=info.clip_seconds,
+                                          sample_rate=info.sample_rate)
+
+    def _decode(self, song: Song) -> Tuple[np.ndarray, np.ndarray, float]:
+        """(model clip, the whole song or None, seconds); raises AudioLoadError."""
+        from mer_tfx.audio import audio_info, load_audio, load_clip
+        from mer_tfx.features import loop_to_length_np
+
+        if self._timeline is not None:
+            song_audio = load_audio(song.path, sample_rate=self._rate)
+            clip = loop_to_length_np(song_audio, num_samples=self._clip_samples)
+            return clip, song_audio, len(song_audio) / self._rate
+        clip = load_clip(song.path, sample_rate=self._rate, clip_seconds=self._clip_seconds)
+        try:
+            seconds = audio_info(song.path).seconds  # the header: no second decode
+        except AudioLoadError:
+            seconds = math.nan
+        return clip, None, seconds
+
+    def _predict(self, clips: List[np.ndarray]) -> List[Prediction | ServingError]:
+        try:
+            return list(self._model.predict(clips))
+        except ServingError:
+            if len(clips) == 1:
+                raise
+        answers: List[Prediction | ServingError] = []
+        for clip in clips:
+            try:
+                answers.extend(self._model.predict([clip]))
+            except ServingError as error:
+                answers.append(error)
+        return answers
+
+    def process(self, songs: Sequence[Song]) -> Iterator:
+        from mer_tfx import console
+
+        for item in self._score(songs):
+            yield item
+            console.advance(self._progress_path)  # one item (row or skipped) per song
+
+    def _score(self, songs: Sequence[Song]) -> Iterator:
+        from mer_tfx.client.timeline import analyse_timeline
+
+        decoded = []
+        for song in songs:
+            try:
+                decoded.append((song, *self._decode(song)))
+            except AudioLoadError as error:
+                yield _skipped(song, error.reason)
+        if not decoded:
+            return
+        try:
+            answers = self._predict([clip for _, clip, _, _ in decoded])
+        except ServingError as error:
+            answers = [error]
+        for (song, _, song_audio, seconds), answer in zip(decoded, answers, strict=True):
+            if isinstance(answer, ServingError):
+                yield _skipped(song, answer.message)
+                continue
+            row = _row(song, seconds, answer)
+            if self._timeline is not None:
+                try:
+                    timeline = analyse_timeline(
+                        song_audio,
+                        model=self._model,
+                        sample_rate=self._rate,
+                        window_seconds=self._timeline.window_seconds,
+                        hop_seconds=self._timeline.hop_seconds,
+                        path=song.path,
+                    )
+                except ServingError as error:
+                    yield _skipped(song, f"timeline: {error.message}")
+                    continue
+                row.update(_timeline_columns(timeline))
+            yield row
+
+
+# ------------------------------------------------------------------------- the pipeline
+
+# Runners whose workers run on this machine (None: Beam's default, the DirectRunner).
+_DIRECT_RUNNERS = (
+    None,
+    "DirectRunner",
+    "direct",
+    "BundleBasedDirectRunner",
+    "SwitchingDirectRunner",
+)
+
+
+def default_beam_args(beam_args: Sequence[str] = (), *, workers: Optional[int] = None) -> List[str]:
+    """`beam_args`, plus the multi-process DirectRunner when they choose no runner or mode.
+
+    One worker per core unless `--direct_num_workers` (or `workers`) says otherwise; on a
+    single core, Beam's default in-memory runner.
+    """
+    args = list(beam_args)
+    names = {a.split("=")[0] for a in args}
+    if names & {"--runner", "--direct_running_mode"}:
+        return args
+    if "--direct_num_workers" not in names:
+        workers = workers or os.cpu_count() or 1
+        if workers < 2:
+            return args
+        args.append(f"--direct_num_workers={workers}")
+    return args + ["--direct_running_mode=multi_processing"]
+
+
+def build_scoring_pipeline(
+    pipeline: beam.Pipeline,
+    songs: Sequence[Song],
+    *,
+    model_dir: str,
+    parts_prefix: str,
+    timeline: Optional[TimelineSettings] = None,
+    batch_size: int = 8,
+    progress_path: Optional[str] = None,
+) -> None:
+    """Adds the scoring steps: songs -> JSON-lines shards `<parts_prefix>scored*`, `...skipped*`.
+
+    `progress_path`: a `console.SharedProgress` file the workers advance once per song.
+    """
+    results = (
+        pipeline
+        | "Songs" >> beam.Create(list(songs), reshuffle=True)
+        | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=max(1, batch_size))
+        | "Score"
+        >> beam.ParDo(
+            ScoreSongsFn(model_dir=model_dir, timeline=timeline, progress_path=progress_path)
+        ).with_outputs(_SKIPPED_TAG, main="scored")
+    )
+    for name in ("scored", _SKIPPED_TAG):
+        (
+            results[name]
+            | f"{name} to JSON" >> beam.Map(json.dumps)
+            | f"Write {name}"
+            >> beam.io.WriteToText(f"{parts_prefix}{name}", file_name_suffix=".jsonl")
+        )
+
+
+def _read_parts(folder: Path, name: str) -> List[dict]:
+    rows = []
+    for shard in sorted(folder.glob(f"{name}*.jsonl")):
+        with shard.open(encoding="utf-8") as f:
+            rows.extend(json.loads(line) for line in f if line.strip())
+    return rows
+
+
+# ------------------------------------------------------------------------- the files
+
+
+def output_format(out: PathLike) -> str:
+    """ "parquet" or "csv" by the file's extension; raises ParameterError otherwise."""
+    suffix = Path(out).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise ParameterError(
+            f"The output's extension chooses its format: {', '.join(OUTPUT_FORMATS)}. "
+            f"Received: out={str(out)!r}"
+        )
+    return OUTPUT_FORMATS[suffix]
+
+
+def _columns(timeline: bool) -> Tuple[str, ...]:
+    return SCORE_COLUMNS + (TIMELINE_COLUMNS if timeline else ())
+
+
+def _arrow_schema(timeline: bool):
+    import pyarrow as pa
+
+    types = {
+        "song_id": pa.string(),
+        "path": pa.string(),
+        "seconds": pa.float64(),
+        "valence_probability": pa.float64(),
+        "valence_label": pa.int64(),
+        "arousal_probability": pa.float64(),
+        "arousal_label": pa.int64(),
+        "quadrant": pa.string(),
+        "window_seconds": pa.float64(),
+        "hop_seconds": pa.float64(),
+        "window_start": pa.list_(pa.float64()),
+        "window_end": pa.list_(pa.float64()),
+        "window_valence_probability": pa.list_(pa.float64()),
+        "window_arousal_probability": pa.list_(pa.float64()),
+        "window_quadrant": pa.list_(pa.string()),
+    }
+    return pa.schema([(name, types[name]) for name in _columns(timeline)])
+
+
+def read_scores(out: PathLike) -> List[dict]:
+    """The rows of a score file (Parquet or CSV); [] when it does not exist.
+
+    CSV values come back as text, list columns as their JSON text.
+    """
+    out = Path(out)
+    if not out.exists():
+        return []
+    if output_format(out) == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(out).to_pylist()
+    with out.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _existing_columns(out: Path) -> Optional[Tuple[str, ...]]:
+    if not out.exists():
+        return None
+    if output_format(out) == "parquet":
+        import pyarrow.parquet as pq
+
+        return tuple(pq.read_schema(out).names)
+    with out.open(newline="", encoding="utf-8") as f:
+        return tuple(next(csv.reader(f), ()))
+
+
+def _write_scores(out: Path, rows: List[dict], *, timeline: bool) -> None:
+    """Writes all rows to `out` through a temporary file renamed into place."""
+    columns = _columns(timeline)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if output_format(out) == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(
+            [{c: row[c] for c in columns} for row in rows], schema=_arrow_schema(timeline)
+        )
+        pq.write_table(table, tmp)
+    else:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(
+                    {
+                        c: json.dumps(row[c])
+                        if c in _LIST_COLUMNS and not isinstance(row[c], str)
+                        else row[c]
+                        for c in columns
+                    }
+                )
+    os.replace(tmp, out)
+
+
+def _write_skipped(path: Path, skipped: Iterable[Tuple[str, str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(SKIPPED_COLUMNS)
+        writer.writerows(skipped)
+
+
+def skipped_path(out: PathLike) -> Path:
+    """The sidecar report of unreadable songs: `<out>.skipped.csv`."""
+    out = Path(out)
+    return out.with_name(out.name + SKIPPED_SUFFIX)
+
+
+def score_catalog(
+    source: PathLike,
+    *,
+    model_dir: PathLike,
+    out: PathLike,
+    timeline: Optional[TimelineSettings] = None,
+    beam_args: Sequence[str] = (),
+    batch_size: int = 8,
+) -> ScoreReport:
+    """Scores every song of `source` not yet in `out`, and adds them to `out`.
+
+    Args:
+        source: a folder or manifest (see `list_songs`).
+        model_dir: the pushed model (Pusher base, model base path or version folder).
+        out: `.parquet` or `.csv`; created, or extended when it exists (songs already
+            in it, by path, are not scored again).
+        timeline: also score windows over time. Defaults to None.
+        beam_args: Beam pipeline options, e.g. `["--runner=FlinkRunner", ...]`; without a
+            runner or running mode, the multi-process DirectRunner (`default_beam_args`).
+        batch_size: songs per model call. Defaults to 8.
+
+    Returns:
+        A `ScoreReport`; the unreadable songs are also in `<out>.skipped.csv`.
+
+    Raises:
+        ParameterError: bad extension, no model, or an existing `out` whose columns
+            differ from this run's (with and without `--timeline`).
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from mer_tfx import console
+    from mer_tfx.server.servable import resolve_model_dir
+
+    out = Path(out).expanduser().resolve()
+    output_format(out)
+    if batch_size < 1:
+        raise ParameterError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
+    model_dir = str(resolve_model_dir(model_dir).resolve())  # fail here, not on every worker
+    existing_columns = _existing_columns(out)
+    if existing_columns is not None and existing_columns != _columns(timeline is not None):
+        raise ParameterError(
+            f"{str(out)!r} holds other columns than this run writes (a run "
+            f"{'without' if timeline is not None else 'with'} --timeline?); pass another --out. "
+            f"Received: columns {list(existing_columns)}"
+        )
+    songs = list_songs(source)
+    existing = read_scores(out)
+    done = {row["path"] for row in existing}
+    todo = [song for song in songs if song.path not in done]
+    new_rows: List[dict] = []
+    skipped: List[Tuple[str, str, str]] = []
+    if todo:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent))
+        try:
+            options = PipelineOptions(default_beam_args(beam_args))
+            # The workers of Beam's DirectRunner run on this machine and can advance a
+            # bar through a file; a remote runner's cannot.
+            local = options.view_as(StandardOptions).runner in _DIRECT_RUNNERS
+            with (
+                console.SharedProgress(total=len(todo), desc="mer score", unit="song") as progress,
+                beam.Pipeline(options=options) as p,
+            ):
+                build_scoring_pipeline(
+                    p,
+                    todo,
+                    model_dir=model_dir,
+                    parts_prefix=str(parts) + os.sep,
+                    timeline=timeline,
+                    batch_size=batch_size,
+                    progress_path=progress.path if local else None,
+                )
+            order = {song.path: song.index for song in todo}
+            new_rows = sorted(_read_parts(parts, "scored"), key=lambda r: order[r["path"]])
+            skipped = sorted(
+                ((r["path"], r["song_id"], r["reason"]) for r in _read_parts(parts, _SKIPPED_TAG)),
+                key=lambda s: order[s[0]],
+            )
+        finally:
+            shutil.rmtree(parts, ignore_errors=True)
+        if new_rows or existing_columns is None:
+            _write_scores(out, existing + new_rows, timeline=timeline is not None)
+    elif existing_columns is None:
+        _write_scores(out, [], timeline=timeline is not None)
+    sidecar = skipped_path(out)
+    _write_skipped(sidecar, skipped)
+    return ScoreReport(
+        out=out,
+        skipped_file=sidecar,
+        listed=len(songs),
+        already_scored=len(songs) - len(todo),
+        scored=len(new_rows),
+        skipped=skipped,
+    )
