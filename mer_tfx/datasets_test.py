@@ -12,6 +12,7 @@ from mer_tfx.datasets import (
     DatasetIndex,
     Record,
     Skipped,
+    check_unlabeled_data,
     detect_layout,
     read_dataset,
 )
@@ -416,3 +417,21 @@ def test_shared_pmemo():
     assert set(index.quadrant_counts().values()) != {0}
     assert all(r.metadata.get("title") for r in index.records)  # from clips.csv
     print("\n" + index.summary())
+
+
+def test_unlabeled_data_must_be_a_folder_apart_from_the_dataset(tmp_path):
+    data = tmp_path / "4q"
+    (data / "Q1").mkdir(parents=True)
+    manifest = _touch(tmp_path / "lists" / "songs.csv", b"path,quadrant\n")
+    extra = tmp_path / "more-music"
+    extra.mkdir()
+    assert check_unlabeled_data(None, data_root=data) is None
+    assert check_unlabeled_data(str(extra), data_root=data) == extra.resolve()
+    assert check_unlabeled_data(extra, data_root=manifest) == extra.resolve()
+    # the dataset's folder, one inside it, one holding it; a manifest's folder likewise
+    for overlapping, root in ((data, data), (data / "Q1", data), (tmp_path, data),
+                              (manifest.parent, manifest)):
+        with pytest.raises(ParameterError, match="must not hold the dataset"):
+            check_unlabeled_data(str(overlapping), data_root=root)
+    with pytest.raises(ParameterError, match="must be a folder"):
+        check_unlabeled_data(str(tmp_path / "missing"), data_root=data)

@@ -7,6 +7,7 @@ core library importing `components` or `pipeline`, even inside a function) fails
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -47,6 +48,35 @@ def test_every_module_of_the_library_sits_in_a_layer():
         f"mer_tfx.{p.parent.name}" for p in (REPO_ROOT / "mer_tfx").glob("*/__init__.py")
     }
     assert sorted(modules - layered) == []
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module an `import` or `from ... import` names in `path`, also inside functions
+    (for `from package import name`, also `package.name`: it may be a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_commands_never_import_one_another():
+    """A command imports the library and `mer_tfx.commands.options`, never another command:
+    what two commands share goes to options.py or into the library."""
+    offenders = []
+    for path in sorted((REPO_ROOT / "mer_tfx" / "commands").glob("*.py")):
+        if path.stem == "__init__" or path.stem.endswith("_test"):
+            continue
+        offenders += [
+            f"{path.relative_to(REPO_ROOT)} imports {name}"
+            for name in sorted(_imported_modules(path))
+            if name.startswith("mer_tfx.commands.")
+            and name.split(".")[2] not in ("options", path.stem)
+        ]
+    assert offenders == []
 
 
 def test_nothing_edits_sys_path():

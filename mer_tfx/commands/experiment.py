@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from pathlib import Path
 
-    from mer_tfx.commands.pipeline import check_unlabeled_data
+    from mer_tfx.datasets import check_unlabeled_data
     from mer_tfx.experiment import report
     from mer_tfx.experiment.protocol import estimate_seconds, run_experiment
 

@@ -1,5 +1,6 @@
 """What the `mer` commands share in their arguments: old option names kept for one
-release, and checks that run while the arguments are parsed.
+release, options more than one command takes, and checks that run while the arguments
+are parsed. Commands import this module, never one another.
 
 Nothing here imports TensorFlow: a command's arguments are parsed (and `--help`
 printed, an argument error reported) before its work imports anything heavy.
@@ -27,6 +28,19 @@ def add_old_names(parser: argparse.ArgumentParser, action: argparse.Action, *old
         if name in parser._option_string_actions:
             raise ValueError(f"{name} already names an option of {parser.prog}")
         parser._option_string_actions[name] = action
+
+
+def add_timeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """--timeline, --window, --hop (`mer predict` and `mer score`)."""
+    parser.add_argument(
+        "--timeline", action="store_true", help="analyse each song in windows over time"
+    )
+    parser.add_argument(
+        "--window", type=float, default=30.0, help="timeline window in seconds (default: 30)"
+    )
+    parser.add_argument(
+        "--hop", type=float, default=10.0, help="timeline hop in seconds (default: 10)"
+    )
 
 
 def preset(value: str) -> presets.Preset:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from mer_tfx import console
-from mer_tfx.commands.options import add_old_names
+from mer_tfx.commands.options import add_old_names, add_timeline_arguments
 from mer_tfx.contract import MODEL_NAME
 
 
@@ -43,19 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plot",
         help="with --timeline: write a PNG here (several files: one PNG each, <stem>_<song>.png)",
-    )
-
-
-def add_timeline_arguments(parser: argparse.ArgumentParser) -> None:
-    """--timeline, --window, --hop (`mer predict` and `mer score`)."""
-    parser.add_argument(
-        "--timeline", action="store_true", help="analyse each song in windows over time"
-    )
-    parser.add_argument(
-        "--window", type=float, default=30.0, help="timeline window in seconds (default: 30)"
-    )
-    parser.add_argument(
-        "--hop", type=float, default=10.0, help="timeline hop in seconds (default: 10)"
     )
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mer_tfx.commands.options import add_old_names
-from mer_tfx.commands.predict import add_timeline_arguments
+from mer_tfx.commands.options import add_old_names, add_timeline_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
