@@ -1,8 +1,8 @@
 """Executor of `LogMelTransform`: waveform Examples -> log-mel Examples, per split.
 
 For every split of the input Examples, each song's `waveform` is cut into the
-segments of the preset the input records (`components.artifact_files`) and turned into log-mel spectrograms with
-`mer_tfx.features.clip_to_log_mel_segments` (the same function the Keras layer
+segments of the preset the input records (`components.artifact_files`) and turned
+into log-mel spectrograms with `mer_tfx.features.clip_to_log_mel_segments` (the same function the Keras layer
 and the serving signature call). Songs are batched (`beam.BatchElements`) so
 that one TensorFlow call computes several songs. The output Example keeps every
 input feature except `waveform` and adds `log_mel`: float list of
