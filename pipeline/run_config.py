@@ -24,10 +24,10 @@ import dataclasses
 import os
 import posixpath
 import re
-from pathlib import Path
 from typing import Any, Mapping, Tuple
 
 from mer_tfx import presets
+from mer_tfx.datasets import check_unlabeled_data
 from mer_tfx.errors import ParameterError
 from mer_tfx.presets import Preset
 from pipeline import configs
@@ -91,27 +91,6 @@ class RunConfig:
     def replace(self, **changes) -> RunConfig:
         """A copy with some fields changed (tests, benchmarks)."""
         return dataclasses.replace(self, **changes)
-
-
-def check_unlabeled_data(folder, *, data_root: Path) -> Path | None:
-    """`--unlabeled-data` as a resolved folder, or None when not given.
-
-    Raises:
-        ParameterError: it is not a folder, or it and the dataset's folder contain one
-            another (the evaluation songs' audio would join stage 1's training set).
-    """
-    if folder is None:
-        return None
-    path = Path(folder).resolve()
-    if not path.is_dir():
-        raise ParameterError(f"--unlabeled-data must be a folder. Received: {folder}")
-    data = Path(data_root).resolve()
-    data_folder = data if data.is_dir() else data.parent
-    if path == data_folder or data_folder in path.parents or path in data_folder.parents:
-        raise ParameterError(
-            "--unlabeled-data must not hold the dataset's audio (the evaluation songs would "
-            f"train stage 1). Received: --unlabeled-data {folder}, data {data_root}")
-    return path
 
 
 def check_location(name: str, value: str, *, container_path_ok: bool) -> str:

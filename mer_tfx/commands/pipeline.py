@@ -25,11 +25,7 @@ from mer_tfx import console, presets
 from mer_tfx.commands import options
 from pipeline import configs, data_validation
 from pipeline.layout import Layout
-from pipeline.run_config import (
-    RunConfig,
-    check_unlabeled_data,  # noqa: F401 (mer experiment's import)
-    run_config_from,
-)
+from pipeline.run_config import RunConfig, run_config_from
 
 _ENDED = ("COMPLETE", "CACHED", "FAILED", "CANCELED")
 

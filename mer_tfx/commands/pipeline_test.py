@@ -74,20 +74,3 @@ def test_component_progress_waits_for_the_store_to_exist(tmp_path):
         pass
     assert lines == [] and not (tmp_path / "none.sqlite").exists()  # read-only: never created
 
-
-def test_unlabeled_data_must_be_a_folder_apart_from_the_dataset(tmp_path):
-    import pytest
-
-    from mer_tfx.errors import ParameterError
-
-    data = tmp_path / "4q"
-    (data / "Q1").mkdir(parents=True)
-    extra = tmp_path / "more-music"
-    extra.mkdir()
-    assert pipeline_command.check_unlabeled_data(None, data_root=data) is None
-    assert pipeline_command.check_unlabeled_data(str(extra), data_root=data) == extra.resolve()
-    for overlapping in (data, data / "Q1", tmp_path):
-        with pytest.raises(ParameterError, match="must not hold the dataset"):
-            pipeline_command.check_unlabeled_data(str(overlapping), data_root=data)
-    with pytest.raises(ParameterError, match="must be a folder"):
-        pipeline_command.check_unlabeled_data(str(tmp_path / "missing"), data_root=data)
