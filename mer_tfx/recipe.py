@@ -18,11 +18,11 @@ made once:
 
 Examples:
 
->>> from mer_tfx import recipe
+>>> from mer_tfx import presets, recipe
 >>> result = recipe.train_two_stage(
 ...     log_mels, {"valence": v, "arousal": a}, song_ids=ids,
 ...     strata=recipe.stratification_labels({"valence": v, "arousal": a}),
-...     preset="small", seed=0)                                  # doctest: +SKIP
+...     preset=presets.get("small"), seed=0)                     # doctest: +SKIP
 >>> result.head("valence").predict(result.val_embeddings)       # doctest: +SKIP
 """
 
@@ -243,6 +243,14 @@ def _strategy(strategy):
     return distribute.training_strategy() if strategy is None else strategy
 
 
+def _check_preset(preset) -> presets_lib.Preset:
+    """The recipe trains with a `Preset`: a name or JSON is parsed once, by the caller."""
+    if not isinstance(preset, presets_lib.Preset):
+        raise ParameterError(
+            f"preset must be a Preset (mer_tfx.presets.get(name)). Received: preset={preset!r}")
+    return preset
+
+
 def _sub(log_dir, name: str):
     return os.path.join(str(log_dir), name) if log_dir else None
 
@@ -270,7 +278,7 @@ def pretrain_stage(
         log_mels: float32 `[songs, segments, frames, mels]`, the training songs.
         song_ids: [songs] ids of those songs (str or bytes), unique.
         strata: int [songs], what the validation split stratifies on.
-        preset: preset name, `Preset` or its dict (`presets.resolve`).
+        preset: the `Preset` (look a name up with `presets.get` first).
         seed: seeds the split, the weights, the shuffles and the masks. Defaults to 0.
         val_fraction: share of the songs held out for early stopping. Defaults to
             `VALIDATION_FRACTION` (0.1).
@@ -288,7 +296,7 @@ def pretrain_stage(
     Returns:
         A `TwoStageResult` with no heads yet.
     """
-    preset = presets_lib.resolve(preset)
+    preset = _check_preset(preset)
     log_mels = np.asarray(log_mels, dtype=np.float32)
     ids = _song_ids(song_ids)
     if log_mels.ndim != 4 or len(log_mels) != len(ids):
@@ -354,7 +362,7 @@ def train_heads(
         stage: `pretrain_stage`'s result; its `heads` are filled in and it is returned.
         labels: target name -> int [songs] 0/1, aligned with the songs given to
             `pretrain_stage`.
-        preset: preset name, `Preset` or its dict.
+        preset: the `Preset`.
         seed: seeds the weights, dropout and the shuffle. Defaults to 0.
         head_variants: variant name -> hyperparameters overriding the preset (keys of
             `HEAD_HYPERPARAMETERS`) and `HEAD_OPTIONS` (`seeds`: average that many heads
@@ -368,7 +376,7 @@ def train_heads(
     Returns:
         `stage`, with `heads[variant][target]` set.
     """
-    preset = presets_lib.resolve(preset)
+    preset = _check_preset(preset)
     variants = dict(head_variants) if head_variants else {DEFAULT_HEAD: {}}
     for name, values in variants.items():
         unknown = sorted(set(values) - set(HEAD_HYPERPARAMETERS) - set(HEAD_OPTIONS))

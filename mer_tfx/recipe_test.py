@@ -227,3 +227,10 @@ def test_recipe_runs_mirrored_over_two_logical_cpus(tmp_path):
     assert out["head_loss"][-1] < out["head_loss"][0]
     assert out["prediction_shape"] == [4, 2] and out["embedding_shape"][:2] == [12, 4]
     assert out["served"]["valence_probability"] == out["served"]["quadrant"] == [2]
+
+
+def test_the_recipe_takes_a_preset_not_a_name():
+    # A name or JSON is parsed once, by whoever starts the run (pipeline.run_config).
+    with pytest.raises(ParameterError, match="preset must be a Preset.*'small'"):
+        recipe.pretrain_stage(np.zeros((4, 2, 3, 5), np.float32), song_ids=list("abcd"),
+                              strata=[0, 1, 0, 1], preset="small")
