@@ -156,7 +156,7 @@ def reference_autoencoder(preset):
 @contextlib.contextmanager
 def _reference_layers():
     """Makes `training.pretrain_autoencoder` build f949de2's model."""
-    from mer_tfx import training
+    from mer_tfx.training import pretraining as training  # where stage 1 builds its model
 
     original = training.ConvAutoencoder
 

@@ -218,7 +218,9 @@ def _force_gpu_policy(monkeypatch):
     float16 arithmetic is the same format on a CPU; only the speed differs. This
     runs the GPU code path (policy, loss scaling, float32 outputs) in the tests.
     """
-    monkeypatch.setattr(training, "gpu_visible", lambda: True)
+    from mer_tfx.training import fitting
+
+    monkeypatch.setattr(fitting, "gpu_visible", lambda: True)
 
 
 def test_mixed_precision_autoencoder_keeps_float32_output_and_learns(monkeypatch):
