@@ -32,3 +32,10 @@ class AudioLoadError(MerTfxError):
 
 class DatasetError(MerTfxError):
     """A dataset folder or manifest does not have a layout mer-tfx can read."""
+
+
+class NoSpaceError(MerTfxError, OSError):
+    """The disk filled up while mer-tfx was writing; the message says how much space is needed.
+
+    It is an `OSError` too, so code that handles file system errors still catches it.
+    """

@@ -44,7 +44,9 @@ Layout written (the same as the real 4Q dataset)::
 from __future__ import annotations
 
 import csv
+import errno
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple, Union
@@ -52,7 +54,7 @@ from typing import List, Tuple, Union
 import numpy as np
 import soundfile
 
-from mer_tfx.errors import ParameterError
+from mer_tfx.errors import NoSpaceError, ParameterError
 
 PathLike = Union[str, os.PathLike]
 
@@ -70,6 +72,16 @@ MAJOR_PROGRESSIONS = ((0, 4, 5, 3), (0, 3, 4, 0), (0, 5, 3, 4), (0, 3, 0, 4), (0
 MINOR_PROGRESSIONS = ((0, 5, 2, 6), (0, 3, 4, 0), (0, 3, 6, 2), (0, 5, 3, 4), (0, 6, 5, 6))
 
 _TABLE_SIZE = 4096
+_BYTES_PER_SAMPLE = 2  # PCM_16 mono
+_WAV_HEADER_BYTES = 44
+_TOP_LEVEL_FILES = (
+    "panda_dataset_taffc_annotations.csv",
+    "panda_dataset_taffc_metadata.csv",
+    "README.txt",
+)
+# Hidden siblings of out_dir: the dataset being written, and the one being replaced.
+STAGING_SUFFIX = ".mer-writing"
+REPLACED_SUFFIX = ".mer-replaced"
 
 
 @dataclass(frozen=True)
@@ -356,7 +368,10 @@ def make_synthetic_4q(
 
     Args:
         out_dir: folder to write; created if missing. It must be empty or hold a
-            previous synthetic dataset (which is replaced).
+            synthetic dataset written earlier, complete or cut short (which is
+            replaced). The dataset is written into a hidden sibling folder and
+            renamed to `out_dir` when complete, so an interrupted call leaves the
+            previous content; the next call removes what it left beside `out_dir`.
         clips_per_quadrant: playable clips per quadrant. Defaults to 8.
         seconds: duration of the normal clips. Defaults to 30.0.
         sample_rate: rate of the WAV files. Defaults to 22050.
@@ -373,6 +388,7 @@ def make_synthetic_4q(
 
     Raises:
         ParameterError: a bad argument, or `out_dir` holds other files.
+        NoSpaceError: the disk filled up; the message gives the space needed.
     """
     clips_per_quadrant = _check_count("clips_per_quadrant", clips_per_quadrant, minimum=1)
     short_clips = _check_count("short_clips", short_clips, minimum=0)
@@ -389,8 +405,58 @@ def make_synthetic_4q(
     ):
         raise ParameterError(f"seconds must be between 0.5 and 600. Received: seconds={seconds!r}")
     seconds = float(seconds)
-    out = _prepare_out_dir(Path(out_dir))
+    out = Path(out_dir).expanduser().resolve()  # "." has a name and a parent to rename in
+    staging, replaced = _siblings(out)
+    _recover_interrupted_write(out, staging=staging, replaced=replaced)
+    _check_out_dir(out)
+    needed = _estimated_bytes(
+        clips_per_quadrant=clips_per_quadrant,
+        seconds=seconds,
+        sample_rate=sample_rate,
+        short_clips=short_clips,
+        silent_clips=silent_clips,
+        corrupt_files=corrupt_files,
+    )
+    # Written aside and renamed into place when complete: an interrupted write
+    # leaves only `staging`, which the next call removes.
+    staging.mkdir()
+    try:
+        _write_dataset(
+            staging,
+            clips_per_quadrant=clips_per_quadrant,
+            seconds=seconds,
+            sample_rate=sample_rate,
+            seed=seed,
+            short_clips=short_clips,
+            silent_clips=silent_clips,
+            corrupt_files=corrupt_files,
+        )
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        free = shutil.disk_usage(out).free
+        if _is_disk_full(error, needed=needed, free=free):
+            raise NoSpaceError(
+                f"No space left on device while writing {str(out)!r}: need about "
+                f"{_megabytes(needed)} MB ({_megabytes(free)} MB free). Free some space, or "
+                "write fewer or shorter clips, then run again; nothing partial was left behind."
+            ) from error
+        raise
+    _move_into_place(staging, out, replaced=replaced)
+    return Path(out_dir)
 
+
+def _write_dataset(
+    out: Path,
+    *,
+    clips_per_quadrant: int,
+    seconds: float,
+    sample_rate: int,
+    seed: int,
+    short_clips: int,
+    silent_clips: int,
+    corrupt_files: int,
+) -> None:
+    """Writes every file of the dataset into `out`, an empty folder."""
     rows: List[Tuple[str, str, str, str, str]] = []  # song, quadrant, genre, title, note
     short_slots = {(QUADRANTS[k % 4], clips_per_quadrant - 1 - k // 4) for k in range(short_clips)}
     number = 0
@@ -419,7 +485,11 @@ def make_synthetic_4q(
         song = f"SYN_SILENT_{k:03d}"
         silence = np.zeros(int(round(seconds * sample_rate)), np.float32)
         soundfile.write(
-            str(out / quadrant / f"{song}.wav"), silence, sample_rate, subtype="PCM_16", format="WAV"
+            str(out / quadrant / f"{song}.wav"),
+            silence,
+            sample_rate,
+            subtype="PCM_16",
+            format="WAV",
         )
         rows.append((song, quadrant, GENRES[k % 2], "silent clip (deliberate)", "silent"))
     garbage_rng = np.random.default_rng([int(seed), 99])
@@ -460,30 +530,111 @@ def make_synthetic_4q(
         ),
         encoding="utf-8",
     )
-    return out
 
 
-def _prepare_out_dir(out: Path) -> Path:
+def _siblings(out: Path) -> Tuple[Path, Path]:
+    """The hidden folders beside `out`: the dataset being written, and the one it replaces."""
+    return (
+        out.parent / f".{out.name}{STAGING_SUFFIX}",
+        out.parent / f".{out.name}{REPLACED_SUFFIX}",
+    )
+
+
+def _recover_interrupted_write(out: Path, *, staging: Path, replaced: Path) -> None:
+    """Removes what a killed `make_synthetic_4q` left beside `out`.
+
+    A leftover `staging` folder is an incomplete dataset. A leftover `replaced`
+    folder is the previous dataset: it is put back when the new one never reached
+    `out`, and removed when it did.
+    """
+    if staging.exists():
+        shutil.rmtree(staging)
+    if replaced.exists():
+        if out.exists():
+            shutil.rmtree(replaced)
+        else:
+            os.rename(replaced, out)
+
+
+def _check_out_dir(out: Path) -> None:
+    """Creates `out` if missing; raises unless it is empty or holds a (partial) synthetic set."""
     if out.exists() and not out.is_dir():
         raise ParameterError(f"out_dir must be a folder. Received: out_dir={str(out)!r} (a file)")
     out.mkdir(parents=True, exist_ok=True)
-    entries = [p for p in out.iterdir() if not p.name.startswith(".")]
-    if not entries:
-        return out
+    names = sorted(p.name for p in out.iterdir())
+    if not names or _is_synthetic(out):
+        return
+    shown = ", ".join(repr(name) for name in names[:3]) + (", ..." if len(names) > 3 else "")
+    raise ParameterError(
+        "out_dir must be empty or hold a synthetic dataset written earlier (which is replaced). "
+        f"Received: out_dir={str(out)!r}, which holds {len(names)} other entries ({shown}). "
+        "Pass a new or empty folder, or move those entries out of it, then run again."
+    )
+
+
+def _is_synthetic(out: Path) -> bool:
+    """Whether `out` holds a synthetic dataset, complete (its README) or cut short.
+
+    A dataset cut short (written by a version that wrote in place, then killed)
+    holds only names this module writes: Q1..Q4 folders of SYN_*.wav files and
+    the annotation files. Hidden entries go with the dataset they sit in.
+    """
     readme = out / "README.txt"
-    if not (
-        readme.is_file()
-        and readme.read_text(encoding="utf-8", errors="replace").startswith(README_MARKER)
+    if readme.is_file() and readme.read_text(encoding="utf-8", errors="replace").startswith(
+        README_MARKER
     ):
-        raise ParameterError(
-            "out_dir must be empty or hold a previous synthetic dataset. "
-            f"Received: out_dir={str(out)!r} with {len(entries)} other entries"
-        )
-    # Replace a previous synthetic dataset: remove exactly the files it wrote.
-    for quadrant in QUADRANTS:
-        for old in (out / quadrant).glob("SYN_*.wav"):
-            old.unlink()
-    return out
+        return True
+    visible = [p for p in out.iterdir() if not p.name.startswith(".")]
+    if not visible:
+        return False  # only hidden entries: someone else's (a .git folder, say)
+    for entry in visible:
+        if entry.name in QUADRANTS and entry.is_dir():
+            if any(
+                not (f.is_file() and f.name.startswith("SYN_") and f.suffix == ".wav")
+                for f in entry.iterdir()
+            ):
+                return False
+        elif entry.name not in _TOP_LEVEL_FILES or not entry.is_file():
+            return False
+    return True
+
+
+def _move_into_place(staging: Path, out: Path, *, replaced: Path) -> None:
+    """Renames the complete dataset `staging` to `out` (an existing folder)."""
+    if not any(out.iterdir()):
+        os.replace(staging, out)  # a rename onto an empty folder replaces it at once
+        return
+    os.rename(out, replaced)
+    os.rename(staging, out)
+    shutil.rmtree(replaced)
+
+
+def _estimated_bytes(
+    *,
+    clips_per_quadrant: int,
+    seconds: float,
+    sample_rate: int,
+    short_clips: int,
+    silent_clips: int,
+    corrupt_files: int,
+) -> int:
+    """About the size of the dataset: clips x seconds x rate x 2 bytes, and a little more."""
+    clip_seconds = (4 * clips_per_quadrant - short_clips + silent_clips) * seconds
+    clip_seconds += short_clips * seconds * SHORT_CLIP_FRACTION
+    clips = 4 * clips_per_quadrant + silent_clips
+    audio = int(clip_seconds * sample_rate) * _BYTES_PER_SAMPLE + clips * _WAV_HEADER_BYTES
+    return audio + corrupt_files * 4100 + (clips + corrupt_files) * 200 + 4096
+
+
+def _is_disk_full(error: BaseException, *, needed: int, free: int) -> bool:
+    """ENOSPC, or libsndfile's error (it says only "System error.") with less free than needed."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    return isinstance(error, soundfile.LibsndfileError) and free < needed
+
+
+def _megabytes(num_bytes: int) -> str:
+    return f"{num_bytes / 1e6:.1f}"
 
 
 def _readme(

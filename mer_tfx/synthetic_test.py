@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+from collections import namedtuple
+
 import numpy as np
 import pytest
 import soundfile
 
+from mer_tfx import synthetic
 from mer_tfx.audio import load_audio, load_clip
 from mer_tfx.datasets import read_dataset
-from mer_tfx.errors import AudioLoadError, ParameterError
+from mer_tfx.errors import AudioLoadError, NoSpaceError, ParameterError
 from mer_tfx.synthetic import GENRES, README_MARKER, make_synthetic_4q, plan_clip
 
 RATE = 22050
@@ -167,9 +171,112 @@ def test_rewriting_a_synthetic_dataset_replaces_it(tmp_path):
 
 def test_refuses_a_folder_with_other_files(tmp_path):
     (tmp_path / "mine.txt").write_text("keep me")
-    with pytest.raises(ParameterError, match="must be empty"):
+    with pytest.raises(ParameterError, match="must be empty") as raised:
         make_synthetic_4q(tmp_path, clips_per_quadrant=1, seconds=1.0)
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+    # The message names what is in the way and what to do about it.
+    assert "'mine.txt'" in str(raised.value) and "Pass a new or empty folder" in str(raised.value)
+
+
+TINY = dict(clips_per_quadrant=1, seconds=1.0, short_clips=0, silent_clips=0, corrupt_files=0)
+
+
+def _siblings(out):
+    return (
+        out.parent / f".{out.name}{synthetic.STAGING_SUFFIX}",
+        out.parent / f".{out.name}{synthetic.REPLACED_SUFFIX}",
+    )
+
+
+def test_a_write_killed_before_its_rename_does_not_block_the_next(tmp_path):
+    out = tmp_path / "synthetic_data"
+    staging, _ = _siblings(out)
+    (staging / "Q1").mkdir(parents=True)  # what a killed write leaves: an incomplete copy
+    (staging / "Q1" / "SYN_0000.wav").write_bytes(b"RIFF")
+    make_synthetic_4q(out, **TINY)
+    assert len(read_dataset(out).records) == 4
+    assert not staging.exists()
+
+
+def test_a_dataset_cut_short_in_place_is_replaced(tmp_path):
+    """Earlier versions wrote in place: a killed run left Q?/SYN_*.wav and no README."""
+    out = tmp_path / "synthetic_data"
+    (out / "Q1").mkdir(parents=True)
+    (out / "Q1" / "SYN_0000.wav").write_bytes(b"RIFF")
+    (out / "Q2").mkdir()
+    make_synthetic_4q(out, **TINY)
+    index = read_dataset(out)
+    assert len(index.records) == 4 and index.skipped == []
+
+
+def test_a_write_killed_during_the_swap_keeps_or_restores_a_dataset(tmp_path):
+    out = tmp_path / "synthetic_data"
+    make_synthetic_4q(out, **TINY)
+    before = _files(out)
+    _, replaced = _siblings(out)
+    # Killed between renaming the old dataset aside and renaming the new one in.
+    out.rename(replaced)
+    with pytest.raises(ParameterError):  # a bad argument: the call stops after its recovery
+        make_synthetic_4q(out, clips_per_quadrant=0)
+    assert not out.exists() and replaced.exists()  # arguments are checked before any change
+    make_synthetic_4q(out, **TINY)
+    assert _files(out) == before and not replaced.exists()
+
+
+def test_an_interrupted_write_leaves_the_previous_dataset(tmp_path, monkeypatch):
+    out = tmp_path / "synthetic_data"
+    make_synthetic_4q(out, **TINY)
+    before = _files(out)
+    calls = []
+
+    def write_then_stop(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        soundfile.write(path, *args, **kwargs)
+
+    monkeypatch.setattr(
+        synthetic,
+        "soundfile",
+        namedtuple("Sf", "write LibsndfileError")(write_then_stop, soundfile.LibsndfileError),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        make_synthetic_4q(out, **{**TINY, "seed": 1})
+    assert _files(out) == before
+    assert not any(p.exists() for p in _siblings(out))
+
+
+def _failing_write(error):
+    def write(path, *args, **kwargs):
+        raise error
+
+    return namedtuple("Sf", "write LibsndfileError")(write, soundfile.LibsndfileError)
+
+
+def test_a_full_disk_says_where_and_how_much_space_is_needed(tmp_path, monkeypatch):
+    out = tmp_path / "synthetic_data"
+    error = OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(synthetic, "soundfile", _failing_write(error))
+    with pytest.raises(NoSpaceError) as raised:
+        make_synthetic_4q(out, clips_per_quadrant=10, seconds=30.0, sample_rate=22050)
+    message = str(raised.value)
+    # 39 clips, one short (40 %) and one silent: 40.4 x 30 s x 22050 Hz x 2 bytes, and headers.
+    assert message.startswith(f"No space left on device while writing {str(out)!r}")
+    assert "need about 53.5 MB" in message and "MB free" in message
+    assert isinstance(raised.value, OSError)  # file system handlers still catch it
+    assert out.is_dir() and not any(out.iterdir())
+    assert not any(p.exists() for p in _siblings(out))
+
+
+def test_libsndfile_system_error_is_a_full_disk_only_when_space_is_short(tmp_path, monkeypatch):
+    out = tmp_path / "synthetic_data"
+    monkeypatch.setattr(synthetic, "soundfile", _failing_write(soundfile.LibsndfileError(2)))
+    with pytest.raises(soundfile.LibsndfileError):  # enough space: the error is something else
+        make_synthetic_4q(out, **TINY)
+    usage = namedtuple("Usage", "total used free")(10**9, 10**9 - 1000, 1000)
+    monkeypatch.setattr(synthetic.shutil, "disk_usage", lambda path: usage)
+    with pytest.raises(NoSpaceError, match=r"need about 0\.\d MB \(0\.0 MB free\)"):
+        make_synthetic_4q(out, **TINY)
 
 
 @pytest.mark.parametrize(
