@@ -189,9 +189,10 @@ class Executor(local_beam.LocalBeamExecutor, base_example_gen_executor.BaseExamp
         counts = artifact_files.read_label_info(examples.uri)["counts"]
         if counts["examples"] == 0:
             raise DatasetError(
-                f"No audio file under {custom_config.dataset_source(input_base, settings)!r} "
-                f"could be read: {counts['skipped_files']} file(s) skipped, none decoded. "
-                f"The reason for each is in {report}."
+                reports.no_examples_message(
+                    custom_config.dataset_source(input_base, settings),
+                    reports.read_skipped_files(report),
+                )
             )
         _LOGGER.info(
             "Audio ExampleGen wrote %d examples, skipped %d file(s) (see %s).",

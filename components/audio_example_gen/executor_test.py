@@ -215,10 +215,31 @@ def test_do_fails_clearly_when_nothing_is_readable(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(DatasetError, match="No audio file .* could be read") as raised:
         _run(root, out)
-    assert "skipped_files.csv" in str(raised.value)
+    # The reasons are in the message itself: TFX removes a failed component's outputs, so
+    # a path into them would name a file that no longer exists when the user reads it.
+    message = str(raised.value)
+    assert "skipped_files.csv" not in message and "a: " in message and "b: " in message
+    assert "2 skipped for their audio, none decoded" in message
     examples = standard_artifacts.Examples()
     examples.uri = str(out)
     assert {row["song_id"] for row in _skipped(examples)} == {"a", "b"}
+
+
+def test_do_says_the_labels_were_invalid_when_no_row_has_usable_labels(tmp_path):
+    audio = write_corrupt(tmp_path / "a.wav")  # never read: the labels fail first
+    manifest = write_csv(
+        tmp_path / "manifest.csv",
+        ["path", "quadrant"],
+        [[audio.name, "Q9"], ["b.wav", "happy"]],
+    )
+    with pytest.raises(DatasetError) as raised:
+        _run(manifest, tmp_path / "out")
+    message = str(raised.value)
+    assert "labels, not the audio, are invalid" in message
+    assert "manifest.csv line 2: quadrant 'Q9' is not Q1..Q4" in message
+    # Every path the message names exists (the manifest); none points into the outputs.
+    named = [word.strip("'") for word in message.split() if word.startswith("'/")]
+    assert named == [str(manifest)] and all(Path(path).exists() for path in named)
 
 
 def test_do_with_custom_splits_keeps_their_names(dataset_manifest, tmp_path):
@@ -314,7 +335,7 @@ def test_do_fails_clearly_when_the_index_has_no_song(tmp_path):
         ["path", "quadrant"],
         [["gone1.wav", "Q1"], ["gone2.wav", "Q2"]],
     )
-    with pytest.raises(DatasetError, match="2 file\\(s\\) skipped, none decoded"):
+    with pytest.raises(DatasetError, match="2 skipped for their audio, none decoded"):
         _run(manifest, tmp_path / "out")
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "out")

@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import os
+import re
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 import apache_beam as beam
@@ -62,6 +63,64 @@ def read_skipped_files(path: str) -> List[Dict[str, str]]:
     """Reads `skipped_files.csv` back as a list of dicts."""
     with fileio.open(path, "r") as handle:
         return list(csv.DictReader(io.StringIO(handle.read())))
+
+
+# A skip reason about labels, not audio: every reader's label errors name the label
+# ("quadrant 'Q9' is not Q1..Q4", "valence/arousal not numbers", "valence_high/...").
+_LABEL_REASON = re.compile(r"\b(valence|arousal|quadrant)", re.IGNORECASE)
+_EXAMPLES_SHOWN = 3
+
+
+def is_label_reason(reason: str) -> bool:
+    """Whether a skip reason says the song's labels, not its audio, were unusable."""
+    return bool(_LABEL_REASON.search(reason))
+
+
+def no_examples_message(source: str, rows: Sequence[Mapping[str, str]]) -> str:
+    """The error when no song became an example: why, with examples, and what to do.
+
+    It names no report file: TFX removes a failed component's outputs, the report
+    among them, so the reasons themselves go into the message (and each was logged).
+
+    Args:
+        source: the dataset folder or manifest that was read (named if it exists).
+        rows: the skipped files, dict(path, song_id, reason) (`skipped_rows`, decoding failures).
+    """
+    where = f" in {source!r}" if source and os.path.exists(source) else ""
+    if not rows:
+        return f"No audio file{where} could be read: the dataset lists no song. Add songs to it."
+    label_rows = [row for row in rows if is_label_reason(row.get("reason", ""))]
+    audio_rows = [row for row in rows if row not in label_rows]
+    fix_labels = (
+        "fix them (quadrant Q1..Q4, valence_high/arousal_high 0 or 1, or numeric valence/arousal)"
+    )
+    if not audio_rows:
+        return (
+            f"No song{where} has usable labels: all {len(rows)} were skipped for their labels "
+            f"before any audio was read ({_describe_skips(label_rows)}). The labels, not the "
+            f"audio, are invalid: {fix_labels} and run again."
+        )
+    labels = (
+        f" {len(label_rows)} more were skipped for invalid labels: {fix_labels}."
+        if label_rows
+        else ""
+    )
+    return (
+        f"No audio file{where} could be read: {len(audio_rows)} skipped for their audio, none "
+        f"decoded ({_describe_skips(audio_rows)}). Check that the paths point at audio files "
+        f"that play (WAV, MP3, FLAC, OGG), then run again.{labels} Each skip is also logged as "
+        "a WARNING."
+    )
+
+
+def _describe_skips(rows: Sequence[Mapping[str, str]]) -> str:
+    shown = "; ".join(_describe_skip(row) for row in rows[:_EXAMPLES_SHOWN])
+    return shown + ("; ..." if len(rows) > _EXAMPLES_SHOWN else "")
+
+
+def _describe_skip(row: Mapping[str, str]) -> str:
+    name = row.get("song_id") or os.path.basename(row.get("path", "")) or "?"
+    return f"{name}: {row.get('reason', '')}"
 
 
 def label_info(

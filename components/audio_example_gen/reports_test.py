@@ -64,3 +64,24 @@ def test_write_reports_writes_both_files_when_nothing_was_decoded(tmp_path):
         assert handle.read() == "path,song_id,reason\n"
     with open(tmp_path / contract.LABEL_INFO_FILE) as handle:
         assert json.load(handle)["counts"]["splits"] == {}
+
+
+def test_no_examples_message_tells_audio_from_label_failures_and_names_only_what_exists(
+    tmp_path,
+):
+    rows = [
+        {"path": "/gone/a.wav", "song_id": "a", "reason": "file is empty (0 bytes)"},
+        {
+            "path": "/gone/b.wav",
+            "song_id": "b",
+            "reason": "m.csv line 3: quadrant 'x' is not Q1..Q4",
+        },
+    ]
+    mixed = reports.no_examples_message(str(tmp_path), rows)
+    assert f"No audio file in {str(tmp_path)!r} could be read: 1 skipped for their audio" in mixed
+    assert (
+        "a: file is empty (0 bytes)" in mixed and "1 more were skipped for invalid labels" in mixed
+    )
+    labels_only = reports.no_examples_message(str(tmp_path / "missing.csv"), rows[1:])
+    assert "The labels, not the audio, are invalid" in labels_only
+    assert "missing.csv" not in labels_only  # a source that does not exist is not named
