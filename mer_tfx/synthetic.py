@@ -564,6 +564,8 @@ def _check_out_dir(out: Path) -> None:
     names = sorted(p.name for p in out.iterdir())
     if not names or _is_synthetic(out):
         return
+    # What is in the way first: names this module never writes.
+    names.sort(key=lambda name: name in QUADRANTS or name in _TOP_LEVEL_FILES)
     shown = ", ".join(repr(name) for name in names[:3]) + (", ..." if len(names) > 3 else "")
     raise ParameterError(
         "out_dir must be empty or hold a synthetic dataset written earlier (which is replaced). "

@@ -171,6 +171,9 @@ def test_rewriting_a_synthetic_dataset_replaces_it(tmp_path):
 
 def test_refuses_a_folder_with_other_files(tmp_path):
     (tmp_path / "mine.txt").write_text("keep me")
+    (tmp_path / "Q1").mkdir()  # a name the writer uses: listed after the one in the way
+    (tmp_path / "Q2").mkdir()
+    (tmp_path / "Q3").mkdir()
     with pytest.raises(ParameterError, match="must be empty") as raised:
         make_synthetic_4q(tmp_path, clips_per_quadrant=1, seconds=1.0)
     assert (tmp_path / "mine.txt").read_text() == "keep me"
