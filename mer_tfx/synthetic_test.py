@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from mer_tfx import synthetic
+from mer_tfx import synthetic, write_aside
 from mer_tfx.audio import load_audio, load_clip
 from mer_tfx.datasets import read_dataset
 from mer_tfx.errors import AudioLoadError, NoSpaceError, ParameterError
@@ -184,11 +184,7 @@ def test_refuses_a_folder_with_other_files(tmp_path):
 TINY = dict(clips_per_quadrant=1, seconds=1.0, short_clips=0, silent_clips=0, corrupt_files=0)
 
 
-def _siblings(out):
-    return (
-        out.parent / f".{out.name}{synthetic.STAGING_SUFFIX}",
-        out.parent / f".{out.name}{synthetic.REPLACED_SUFFIX}",
-    )
+_siblings = write_aside.siblings
 
 
 def test_a_write_killed_before_its_rename_does_not_block_the_next(tmp_path):
@@ -277,7 +273,7 @@ def test_libsndfile_system_error_is_a_full_disk_only_when_space_is_short(tmp_pat
     with pytest.raises(soundfile.LibsndfileError):  # enough space: the error is something else
         make_synthetic_4q(out, **TINY)
     usage = namedtuple("Usage", "total used free")(10**9, 10**9 - 1000, 1000)
-    monkeypatch.setattr(synthetic.shutil, "disk_usage", lambda path: usage)
+    monkeypatch.setattr(write_aside.shutil, "disk_usage", lambda path: usage)
     with pytest.raises(NoSpaceError, match=r"need about 0\.\d MB \(0\.0 MB free\)"):
         make_synthetic_4q(out, **TINY)
 
