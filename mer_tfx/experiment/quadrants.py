@@ -11,7 +11,6 @@ per-song rows alone, so they can be rebuilt from `predictions.csv`:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 import numpy as np
 
 from mer_tfx.errors import ParameterError
+from mer_tfx.experiment import csv_rows
 from mer_tfx.labels import binary_to_quadrant
 
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
@@ -65,27 +65,12 @@ def prediction_rows(*, tag: Mapping, target: str, song_ids: Sequence[str],
 
 def write_predictions(rows: Iterable[Mapping], path: Path) -> Path:
     """Writes rows to a CSV with the `PREDICTION_FIELDS` columns."""
-    path = Path(path)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=PREDICTION_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in PREDICTION_FIELDS})
-    return path
+    return csv_rows.write_rows(rows, path, PREDICTION_FIELDS)
 
 
 def read_predictions(path: Path) -> List[dict]:
     """Reads `predictions.csv` back into typed rows."""
-    rows = []
-    with Path(path).open(newline="") as handle:
-        for raw in csv.DictReader(handle):
-            row = dict(raw)
-            for key in _INT_FIELDS & row.keys():
-                row[key] = int(row[key])
-            for key in _FLOAT_FIELDS & row.keys():
-                row[key] = float(row[key])
-            rows.append(row)
-    return rows
+    return csv_rows.read_rows(path, ints=_INT_FIELDS, floats=_FLOAT_FIELDS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,6 @@ Layout follows He & Ferguson: Table 4 (time per epoch and per fold), Table 5
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from mer_tfx.errors import ParameterError
+from mer_tfx.experiment import csv_rows
 
 # Columns of results.csv, in order.
 RESULT_FIELDS = (
@@ -155,27 +155,12 @@ def paired_ttest(a: Sequence[float], b: Sequence[float]) -> PairedTTest:
 
 def write_results(rows: Iterable[Mapping], path: Path) -> Path:
     """Writes rows to a CSV with the `RESULT_FIELDS` columns (extra keys are dropped)."""
-    path = Path(path)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RESULT_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in RESULT_FIELDS})
-    return path
+    return csv_rows.write_rows(rows, path, RESULT_FIELDS)
 
 
 def read_results(path: Path) -> List[dict]:
     """Reads `results.csv` back into typed rows."""
-    rows = []
-    with Path(path).open(newline="") as handle:
-        for raw in csv.DictReader(handle):
-            row = dict(raw)
-            for key in _INT_FIELDS & row.keys():
-                row[key] = int(row[key]) if row[key] not in ("", None) else None
-            for key in _FLOAT_FIELDS & row.keys():
-                row[key] = float(row[key]) if row[key] not in ("", None) else math.nan
-            rows.append(row)
-    return rows
+    return csv_rows.read_rows(path, ints=_INT_FIELDS, floats=_FLOAT_FIELDS)
 
 
 def _group(rows: Iterable[Mapping], keys: Sequence[str]) -> Dict[tuple, List[Mapping]]:
