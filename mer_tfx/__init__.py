@@ -16,7 +16,7 @@ The one-line call, with the model shipped in the package (`mer_tfx.api`):
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Loaded on first access (PEP 562): the names of `mer_tfx.api` offered here.
 _API = ("SongPrediction", "SongPredictions", "predict", "predict_timeline")
