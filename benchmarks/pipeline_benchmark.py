@@ -40,8 +40,9 @@ def main() -> int:
     import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning)
-    from mer_tfx.commands import pipeline as command
     from pipeline.run_config import run_config_from
+    from pipeline.run_report import evaluation_summary
+    from pipeline.runner import run_pipeline
 
     output = Path(args.output or tempfile.mkdtemp(prefix="mer-pipeline-bench-"))
     start = time.monotonic()
@@ -50,10 +51,10 @@ def main() -> int:
                               "clips_per_quadrant": args.clips_per_quadrant,
                               "beam_arg": args.beam_args}, environ={})
     data_seconds = time.monotonic() - start
-    report = command.run_pipeline(config)
+    report = run_pipeline(config)
     runs = [("first run", report)]
     if args.cached_rerun:
-        runs.append(("cached rerun", command.run_pipeline(config)))
+        runs.append(("cached rerun", run_pipeline(config)))
 
     print(f"\nmer-tfx pipeline benchmark: preset {config.preset.name}, synthetic 4Q "
           f"{args.clips_per_quadrant} clips/quadrant, {os.cpu_count()} CPU cores, "
@@ -72,7 +73,7 @@ def main() -> int:
     print(f"{'total (pipeline run)':<34}" + "".join(f"{rep.seconds:>15.1f}s" for _, rep in runs))
     print("* = reused from TFX's cache")
     print(f"blessed: {report.blessed}; pushed: {report.pushed_path}")
-    for line in command.evaluation_summary(report.evaluation_uri or ""):
+    for line in evaluation_summary(report.evaluation_uri or ""):
         if line.strip().startswith("overall"):
             print(line)
     if not args.keep and not args.output:

@@ -36,13 +36,13 @@ QUICK = {"max_ae_epochs": 1, "max_head_epochs": 2}
 def _run(data_root: Path, output: Path, *, model_name: str = "mer", environ=None, **flags):
     """`mer pipeline --data DATA --output OUTPUT` with `flags` (by their argparse names) and
     the environment `environ` (none by default: the machine's MER_* variables stay out)."""
-    from mer_tfx.commands import pipeline as command
     from pipeline.run_config import run_config_from
+    from pipeline.runner import run_pipeline
 
     config = run_config_from({"data": str(data_root), "output": str(output),
                               "pipeline_name": "mer-tfx-test", "model_name": model_name,
                               **flags}, environ=environ or {})
-    return config.layout, command.run_pipeline(config)
+    return config.layout, run_pipeline(config)
 
 
 def _versions(serving_base: Path):
@@ -81,7 +81,7 @@ def test_a_synthetic_pipeline_pushes_a_servable_model(synthetic_run):
     import numpy as np
     import tensorflow as tf
 
-    from mer_tfx.commands.pipeline import evaluation_summary
+    from pipeline.run_report import evaluation_summary
 
     _, layout, report = synthetic_run
     assert all(report.nodes[name].state == "COMPLETE" for name in COMPONENTS)
@@ -221,9 +221,9 @@ def test_g_a_preset_given_once_reaches_every_component(synthetic_run, tmp_path):
         ["--preset", three.name, "--data", str(data), "--output", str(tmp_path / "flag"),
          "--pipeline-name", "mer-tfx-test", "--accuracy-threshold", "0", "--f1-threshold", "0",
          "--max-ae-epochs", "1", "--max-head-epochs", "2"])
-    from mer_tfx.commands import pipeline as command
     from pipeline.run_config import run_config_from
+    from pipeline.runner import run_pipeline
 
     config = run_config_from(args, environ={"MER_PRESET": presets.DEFAULT_NAME})
     assert config.preset == three
-    _assert_the_run_used(three, config.layout, command.run_pipeline(config))
+    _assert_the_run_used(three, config.layout, run_pipeline(config))

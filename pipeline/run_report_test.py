@@ -1,4 +1,4 @@
-"""Unit tests of `mer pipeline`'s own parts (no pipeline runs)."""
+"""Unit tests of the run report's MLMD reading (no pipeline runs)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import re
 import time
 
 from mer_tfx import console
-from mer_tfx.commands import pipeline as pipeline_command
+from pipeline.layout import Layout
+from pipeline.run_report import ComponentProgress, PipelineReport, report_lines
 
 
 def _mlmd_store(path):
@@ -42,8 +43,8 @@ def test_component_progress_prints_node_starts_and_ends_from_mlmd(tmp_path):
     execute("AudioExampleGen", "COMPLETE")  # an earlier run: not this run's news
     time.sleep(0.01)  # MLMD's clock counts milliseconds
     lines = []
-    with pipeline_command.ComponentProgress(tmp_path / "metadata.sqlite", "p",
-                                            interval_seconds=3600, say=lines.append) as progress:
+    with ComponentProgress(tmp_path / "metadata.sqlite", "p",
+                           interval_seconds=3600, say=lines.append) as progress:
         trainer = execute("Trainer", "RUNNING")
         progress.poll()
         assert len(lines) == 1 and re.fullmatch(r"\[\d\d:\d\d:\d\d\] ==> Trainer: running", lines[0])
@@ -61,8 +62,8 @@ def test_component_progress_prints_node_starts_and_ends_from_mlmd(tmp_path):
 def test_component_progress_reports_a_failed_node(tmp_path):
     execute = _mlmd_store(tmp_path / "metadata.sqlite")
     lines = []
-    with pipeline_command.ComponentProgress(tmp_path / "metadata.sqlite", "p",
-                                            interval_seconds=3600, say=lines.append) as progress:
+    with ComponentProgress(tmp_path / "metadata.sqlite", "p",
+                           interval_seconds=3600, say=lines.append) as progress:
         execute("Trainer", "FAILED")
     assert "==> Trainer: running" in lines[0] and "!!! Trainer: failed after" in lines[1]
     assert progress.failed == {"Trainer"}
@@ -70,7 +71,41 @@ def test_component_progress_reports_a_failed_node(tmp_path):
 
 def test_component_progress_waits_for_the_store_to_exist(tmp_path):
     lines = []
-    with pipeline_command.ComponentProgress(tmp_path / "none.sqlite", "p", say=lines.append):
+    with ComponentProgress(tmp_path / "none.sqlite", "p", say=lines.append):
         pass
     assert lines == [] and not (tmp_path / "none.sqlite").exists()  # read-only: never created
 
+
+
+def _report(**fields) -> PipelineReport:
+    values = dict(blessed=None, pushed_path=None, evaluation_uri=None, skipped_report=None,
+                  skipped_count=0, nodes={}, timings={}, cached=[], seconds=12.34)
+    values.update(fields)
+    return PipelineReport(**values)
+
+
+def test_report_lines_name_the_pushed_model_and_how_to_serve_it(tmp_path):
+    layout = Layout.at(tmp_path, pipeline_name="p", model_name="m")
+    report = _report(blessed=True, pushed_path=str(layout.serving_base / "17"),
+                     skipped_report=str(tmp_path / "skipped_files.csv"), skipped_count=2,
+                     timings={"AudioExampleGen": 3.0, "Trainer": 8.04}, cached=["AudioExampleGen"])
+    lines = report_lines(report, layout=layout)
+    assert lines[1] == "=== mer pipeline: finished in 12.3s ==="
+    assert lines[2].split() == ["AudioExampleGen", "3.0s", "(cached)"]
+    assert lines[3].split() == ["Trainer", "8.0s"]
+    assert f"mer pipeline: pushed model {layout.serving_base / '17'}" in lines
+    assert (f"mer pipeline: serve it with: mer serve --model-base-path {layout.serving_base} "
+            "--model-name m") in lines
+    assert f"mer pipeline: skipped 2 file(s), listed in {tmp_path / 'skipped_files.csv'}" in lines
+    assert lines[-1] == f"mer pipeline: metadata {layout.metadata_path}"
+    assert all(console.is_console_line(line) for line in lines if line)
+
+
+def test_report_lines_say_a_model_that_is_not_blessed_was_not_pushed(tmp_path):
+    layout = Layout.at(tmp_path)
+    lines = report_lines(_report(blessed=False), layout=layout)
+    assert any("model NOT BLESSED" in line for line in lines)
+    assert not any("BLESSED: it passed" in line or "pushed model" in line for line in lines)
+    assert (f"mer pipeline: no model pushed in this run (serving base path: "
+            f"{layout.serving_base})") in lines
+    assert all(console.is_console_line(line) for line in lines if line)
