@@ -4,7 +4,7 @@
 #     container.kubeflow_v2_run_executor` in it: the spec sets the command);
 #   - Beam's SDK harness on Flink, Spark and Dataflow workers (--environment_config /
 #     --sdk_container_image, see docs/scale.md): the ENTRYPOINT is Beam's boot.
-# Build from the repository root:  docker build -t REGISTRY/mer-tfx:0.1.0 .
+# Build from the repository root:  docker build -t REGISTRY/mer-tfx:0.2.0 .
 FROM python:3.10-slim
 
 # Beam's worker boot program, from the Beam SDK image of the pinned apache-beam version.

@@ -11,7 +11,7 @@ song in windows over time. Both take the same `model`:
 - a `LocalModel` or `RestModel` already opened.
 
 They are what `mer predict` and `mer predict --timeline` compute (the same
-decoding, model calls and windows: `mer_tfx.serve`). A model loaded from disk is
+decoding, model calls and windows: `mer_tfx.client`). A model loaded from disk is
 kept for the next call. TensorFlow is imported when a model is first loaded, not
 when this module is.
 

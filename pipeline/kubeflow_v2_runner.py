@@ -5,7 +5,7 @@ The same `create_pipeline` as `pipeline/local.py`, compiled by TFX's
 contacted: submitting the file is a separate step (docs/scale.md).
 
     python pipeline/kubeflow_v2_runner.py \\
-        --image us-docker.pkg.dev/PROJECT/REPO/mer-tfx:0.1.0 \\
+        --image us-docker.pkg.dev/PROJECT/REPO/mer-tfx:0.2.0 \\
         --pipeline-root gs://BUCKET/tfx \\
         --data-root /gcs/BUCKET/4q \\
         --serving-dir gs://BUCKET/serving_model/mer \\

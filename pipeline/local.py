@@ -37,6 +37,7 @@ import os
 import shlex
 import sys
 import traceback
+from pathlib import Path
 from typing import List
 
 ENV_PIPELINE_ARGS = "MER_PIPELINE_ARGS"
@@ -67,7 +68,8 @@ def compile_for_tfx_cli() -> None:
     from mer_tfx.errors import MerTfxError
 
     args = cli.command_parser("pipeline").parse_args(pipeline_flags([]))
-    log = cli.default_output().absolute() / COMPILE_LOG
+    output = Path(args.output).expanduser() if args.output else cli.default_output()
+    log = output.absolute() / COMPILE_LOG
     # TensorFlow is loaded already (by the tfx CLI), so only its later lines reach the log.
     with console.libraries_to_log(log), console.ProjectWarnings("pipeline").attached():
         try:

@@ -172,7 +172,7 @@ def run_config_from(
         pipeline_name=given("pipeline_name") or configs.PIPELINE_NAME,
         overrides=_overrides(values),
         enable_tuning=bool(given("tune")),
-        tuner_trials=int(given("trials") or configs.TUNER_TRIALS),
+        tuner_trials=int(_default(given("trials"), configs.TUNER_TRIALS)),
         accuracy_threshold=float(_default(given("accuracy_threshold"),
                                           configs.ACCURACY_THRESHOLD)),
         f1_threshold=float(_default(given("f1_threshold"), configs.F1_THRESHOLD)),

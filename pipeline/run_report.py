@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 from mer_tfx import console
+from mer_tfx.contract import SKIPPED_FILES_FILE
 from pipeline import data_validation
 from pipeline.layout import Layout
 
@@ -276,7 +277,7 @@ def summarise(layout: Layout, progress: ComponentProgress | None, seconds: float
             pushed = str(node.properties["pushed_model"].get("pushed_destination") or "") or None
         if node.node_id.lower().endswith("examplegen") or "skipped" in node.node_id.lower():
             for uri in node.outputs.get("examples", []):
-                candidate = Path(uri, "skipped_files.csv")
+                candidate = Path(uri, SKIPPED_FILES_FILE)
                 if candidate.exists():
                     skipped = str(candidate)
                     rows = [r for r in candidate.read_text().splitlines()[1:] if r.strip()]

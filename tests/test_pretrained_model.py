@@ -1,10 +1,10 @@
 """The real model shipped in `mer_tfx/pretrained/`: what its card says holds.
 
 Without `../shared/data` these check the files, the signatures, `model_info` against the
-card, that the answers depend on the audio, the Keras route and the size. With it, one
-test recomputes the card's eval-split figures from the audio through `mer_tfx.predict`,
-and another installs the built wheel into a bare folder and predicts with the model the
-wheel carries.
+card, that the answers depend on the audio, the Keras route and the size, and (e2e) install
+the built wheel into a bare folder and predict with the model the wheel carries. With it,
+one more test recomputes the card's eval-split figures from the audio through
+`mer_tfx.predict`.
 """
 
 from __future__ import annotations

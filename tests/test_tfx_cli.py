@@ -1,4 +1,4 @@
-"""The design card's route, `tfx pipeline create` then `tfx run create`, shows the
+"""The TFX CLI route, `tfx pipeline create` then `tfx run create`, shows the
 project's lines as `mer pipeline` does, and the libraries' output goes to a log.
 
 The tfx CLI imports TensorFlow itself before it reads pipeline/local.py, so the lines

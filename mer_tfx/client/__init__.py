@@ -1,4 +1,4 @@
-"""The served model from the user's side (`mer predict`, `mer.predict`, `mer score`).
+"""The served model from the user's side (`mer predict`, `mer_tfx.predict`, `mer score`).
 
 - `rest_model`: `RestModel`, the REST client of TF Serving or `mer serve` (no TensorFlow,
   none of `mer_tfx.server`);

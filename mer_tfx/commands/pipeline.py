@@ -20,7 +20,7 @@ from pathlib import Path
 from mer_tfx import console, presets
 from mer_tfx.commands import options
 from pipeline import configs
-from pipeline.run_config import run_config_from
+from pipeline.run_config import DEFAULT_CLIPS_PER_QUADRANT, run_config_from
 from pipeline.run_report import print_report
 from pipeline.runner import describe_data, run_pipeline
 
@@ -38,11 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", default=configs.MODEL_NAME,
                         help=f"TF Serving model name (default: {configs.MODEL_NAME})")
     parser.add_argument("--tune", action="store_true", help="run the Tuner before the Trainer")
-    parser.add_argument("--trials", type=int, help="Tuner trials (default: 4)")
+    parser.add_argument("--trials", type=int, help=f"Tuner trials (default: {configs.TUNER_TRIALS})")
     parser.add_argument("--accuracy-threshold", type=float,
-                        help="lowest accuracy (valence and arousal) that blesses (default: 0.6)")
+                        help="lowest accuracy (valence and arousal) that blesses "
+                             f"(default: {configs.ACCURACY_THRESHOLD})")
     parser.add_argument("--f1-threshold", type=float,
-                        help="lowest F1 score (valence and arousal) that blesses (default: 0.6)")
+                        help="lowest F1 score (valence and arousal) that blesses "
+                             f"(default: {configs.F1_THRESHOLD})")
     options.add_old_names(parser, parser.add_argument(
         "--max-ae-epochs", type=int, metavar="N",
         help="cap on autoencoder epochs (default: the preset's)"), "--ae-epochs")
@@ -62,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head-seeds", type=int, default=None, metavar="N",
                         help="train N heads per target from consecutive seeds and serve "
                              "their averaged probabilities (default: the preset's)")
-    parser.add_argument("--clips-per-quadrant", type=int, default=8,
-                        help="synthetic dataset size when no --data is given (default: 8)")
+    parser.add_argument("--clips-per-quadrant", type=int, default=DEFAULT_CLIPS_PER_QUADRANT,
+                        help="synthetic dataset size when no --data is given "
+                             f"(default: {DEFAULT_CLIPS_PER_QUADRANT})")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
                         help="Beam pipeline argument, repeatable, e.g. "

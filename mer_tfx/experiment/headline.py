@@ -5,7 +5,7 @@ so renaming a results folder is a one-line change there:
 
     {"data": "...", "rounds": "...", "note": "...", "segment_seconds": 5,
      "rows": [{"name": "two-stage (default)",
-               "sources": [{"results": "4q-i9-seed101-full/results.csv",
+               "sources": [{"results": "4q400-seed101-stage1-early-stopping/results.csv",
                             "variant": "mask-mean", "head": "bilstm"}, ...]},
               {"name": "majority class", "majority_of": "two-stage (default)"},
               {"name": "He & Ferguson, Table 5",
