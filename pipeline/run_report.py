@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -290,6 +292,20 @@ def summarise(layout: Layout, progress: ComponentProgress | None, seconds: float
     )
 
 
+def mer_command() -> str:
+    """How to call `mer` from this shell: "mer" when that name on PATH is this installation's,
+    else the path of this interpreter's `mer` (e.g. `.venv/bin/mer`, relative when inside the
+    current folder)."""
+    here = Path(sys.executable).parent / "mer"
+    on_path = shutil.which("mer")
+    if not here.exists() or (on_path and Path(on_path).resolve() == here.resolve()):
+        return "mer"
+    try:
+        return str(here.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(here.absolute())
+
+
 def report_lines(report: PipelineReport, *, layout: Layout) -> List[str]:
     """The end-of-run report: times, evaluation table, the gate's decision, where things are.
 
@@ -313,7 +329,7 @@ def report_lines(report: PipelineReport, *, layout: Layout) -> List[str]:
             lines.extend(validation_failures(report.evaluation_uri))
     if report.pushed_path:
         lines.append(f"mer pipeline: pushed model {report.pushed_path}")
-        lines.append(f"mer pipeline: serve it with: mer serve --model-base-path "
+        lines.append(f"mer pipeline: serve it with: {mer_command()} serve --model-base-path "
                      f"{layout.serving_base} --model-name {layout.model_name}")
     else:
         lines.append(f"mer pipeline: no model pushed in this run (serving base path: "

@@ -7,7 +7,7 @@ import time
 
 from mer_tfx import console
 from pipeline.layout import Layout
-from pipeline.run_report import ComponentProgress, PipelineReport, report_lines
+from pipeline.run_report import ComponentProgress, PipelineReport, mer_command, report_lines
 
 
 def _mlmd_store(path):
@@ -94,7 +94,7 @@ def test_report_lines_name_the_pushed_model_and_how_to_serve_it(tmp_path):
     assert lines[2].split() == ["AudioExampleGen", "3.0s", "(cached)"]
     assert lines[3].split() == ["Trainer", "8.0s"]
     assert f"mer pipeline: pushed model {layout.serving_base / '17'}" in lines
-    assert (f"mer pipeline: serve it with: mer serve --model-base-path {layout.serving_base} "
+    assert (f"mer pipeline: serve it with: {mer_command()} serve --model-base-path {layout.serving_base} "
             "--model-name m") in lines
     assert f"mer pipeline: skipped 2 file(s), listed in {tmp_path / 'skipped_files.csv'}" in lines
     assert lines[-1] == f"mer pipeline: metadata {layout.metadata_path}"
@@ -109,3 +109,17 @@ def test_report_lines_say_a_model_that_is_not_blessed_was_not_pushed(tmp_path):
     assert (f"mer pipeline: no model pushed in this run (serving base path: "
             f"{layout.serving_base})") in lines
     assert all(console.is_console_line(line) for line in lines if line)
+
+
+def test_mer_command_is_callable_from_this_shell(monkeypatch, tmp_path):
+    """The closing hint names a `mer` the user can run: the venv's path unless PATH has it."""
+    venv_bin = tmp_path / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "mer").write_text("#!/bin/sh\n")
+    (venv_bin / "mer").chmod(0o755)
+    monkeypatch.setattr("sys.executable", str(venv_bin / "python"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert mer_command() == ".venv/bin/mer"
+    monkeypatch.setenv("PATH", f"{venv_bin}:/usr/bin:/bin")
+    assert mer_command() == "mer"
