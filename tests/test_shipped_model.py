@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path, PurePosixPath
 
@@ -22,6 +21,7 @@ import soundfile
 
 from mer_tfx import cli, pretrained
 from mer_tfx.errors import ParameterError
+from tests.fixtures.serving import read_until_serving
 
 try:
     import tomllib
@@ -223,16 +223,7 @@ def test_mer_serve_without_a_model_serves_the_shipped_one(shipped, tmp_path):
         text=True,
     )
     try:
-        lines = []
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Ctrl-C" in line:
-                break
-        text = "".join(lines)
+        text = read_until_serving(process)
         assert f"model 'mer' from {shipped / 'mer'}: versions [1]" in text, text
         match = re.search(r"GET  (http://127\.0\.0\.1:\d+)/v1/models/mer\n", text)
         with urllib.request.urlopen(f"{match[1]}/v1/models/mer", timeout=30) as response:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.serving import read_until_serving
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -40,16 +42,7 @@ def test_mer_serve_prints_urls_serves_and_stops_on_ctrl_c(pushed_base):
         text=True,
     )
     try:
-        lines = []
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Ctrl-C" in line:
-                break
-        text = "".join(lines)
+        text = read_until_serving(process)
         assert "versions [1]" in text, text
         match = re.search(r"GET  (http://127\.0\.0\.1:\d+)/v1/models/mer\n", text)
         assert match, text
@@ -112,16 +105,7 @@ def test_mer_serve_on_sigterm_finishes_the_request_in_flight(pushed_base, tmp_pa
     (base / "2" / "saved_model.pb").write_bytes(b"not a saved model")
     process = _mer_serve("--model-base-path", str(base), "--port", "0")
     try:
-        lines = []
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Ctrl-C" in line:
-                break
-        text = "".join(lines)
+        text = read_until_serving(process)
         assert "versions [1]" in text and "version 2 not served" in text, text
         match = re.search(r"GET  http://127\.0\.0\.1:(\d+)/v1/models/mer\n", text)
         body = json.dumps({"instances": [[0.1 * (i % 7) - 0.3 for i in range(22050)]]}).encode()
