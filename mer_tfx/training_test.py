@@ -362,13 +362,36 @@ def test_pretrain_autoencoder_uses_stage_one_patience_and_every_segment():
     assert seen[0] == 4
 
 
+def test_pretrain_autoencoder_stops_after_its_update_budget():
+    # 32 segments in batches of 8 are 4 updates an epoch: a budget of 6 updates is
+    # two epochs (rounded up), however many epochs the bound allows.
+    preset = TINY.replace(activity_l2=0.0, patience=50, ae_max_steps=6)
+    segments = _structured_segments(40)
+    result = training.pretrain_autoencoder(
+        segments[:32], segments[32:], preset=preset, verbose=0, max_epochs=20)
+    assert result.epochs == 2
+    # Without the budget the same call runs to its epoch bound.
+    unbounded = training.pretrain_autoencoder(
+        segments[:32], segments[32:], preset=preset.replace(ae_max_steps=None), verbose=0,
+        max_epochs=3)
+    assert unbounded.epochs == 3
+
+
+def test_ae_max_steps_must_be_positive():
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ParameterError, match="ae_max_steps"):
+            presets.get("small").replace(ae_max_steps=bad)
+
+
 def test_small_presets_train_stage_one_on_every_segment_until_it_stops():
     for name in ("small", "4q-3s-small", "4q-10s-small", "pmemo-1s-small"):
         config = presets.get(name).training
         assert config.ae_segments_per_epoch is None
         assert config.ae_max_epochs >= 50 and config.ae_min_delta > 0
         assert config.ae_patience is not None and config.ae_patience < config.ae_max_epochs
+        assert config.ae_max_steps == 1000
     assert presets.get("4q-5s").training.ae_min_delta == 0.0  # the paper's Table 3
+    assert presets.get("4q-5s").training.ae_max_steps is None
 
 
 def test_unlabeled_log_mels_reads_every_audio_file_and_skips_unreadable(tmp_path):
@@ -405,9 +428,8 @@ def test_build_head_standardises_and_pools_only_with_enough_songs():
     many = np.random.default_rng(1).normal(size=(100, 6, 54)).astype("float32")
     small = presets.get("small")
     assert small.model.normalize_embeddings and small.model.normalize_min_songs == 100
-    assert small.model.head_pool == "none"  # measured, not adopted: docs/results.md
-    assert training.build_head(small, train_embeddings=many).pool == "none"
-    small = small.replace(head_pool="meanstd")
+    assert small.model.head_pool == "meanstd"  # chosen at 700 clips: docs/results.md
+    assert training.build_head(small.replace(head_pool="none"), train_embeddings=many).pool == "none"
     head = training.build_head(small, train_embeddings=few)
     assert (head.normalize, head.pool) == (False, "none")
     head = training.build_head(small, train_embeddings=many)

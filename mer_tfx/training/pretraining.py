@@ -5,6 +5,7 @@ from SpecAugment-masked ones, and its encoder run once over every segment
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Sequence
 
@@ -120,7 +121,8 @@ def pretrain_autoencoder(
     Training batches are masked (`masked_autoencoder_dataset`); validation feeds
     the CLEAN segments as input and target (no masking), so `val_loss` measures
     plain reconstruction. Adam(`ae_learning_rate`), Huber(delta=1) plus the
-    activity penalty, batch `ae_batch_size`, at most `ae_max_epochs` epochs,
+    activity penalty, batch `ae_batch_size`, at most `ae_max_epochs` epochs and
+    (when set) about `ae_max_steps` updates, rounded up to whole epochs,
     early stopping on `val_loss` with `ae_patience` (else `patience`), best weights
     restored; with `ae_min_delta` > 0 an epoch counts as better only when its loss
     is that fraction below the best so far (`RelativeEarlyStopping`). Every training
@@ -135,7 +137,7 @@ def pretrain_autoencoder(
         log_dir: TensorBoard log folder, or None for no logs.
         verbose: Keras `fit` verbosity. Defaults to 1.
         callbacks: extra Keras callbacks.
-        max_epochs: overrides the preset's `ae_max_epochs`.
+        max_epochs: overrides the preset's `ae_max_epochs` (`ae_max_steps` still applies).
         mixed_precision: use mixed_float16 when a GPU is visible (the
             reconstruction stays float32). Defaults to False.
 
@@ -161,6 +163,8 @@ def pretrain_autoencoder(
         # A fixed, seeded subset keeps val_loss comparable from epoch to epoch.
         keep = np.random.default_rng(seed).permutation(len(val))[: max(1, budget // 4)]
         val = val[np.sort(keep)]
+    epochs = _step_bound(epochs, config.training.ae_max_steps,
+                         segments=budget or len(train), batch=batch)
     fit_kwargs = {
         "x": masked_autoencoder_dataset(
             train,
@@ -192,6 +196,14 @@ def pretrain_autoencoder(
             monitor=monitor, patience=patience, min_delta=config.training.ae_min_delta
         ),
     )
+
+
+def _step_bound(epochs: int, max_steps: int | None, *, segments: int, batch: int) -> int:
+    """`epochs`, lowered so that stage 1 makes about `max_steps` updates at most."""
+    if max_steps is None:
+        return epochs
+    per_epoch = max(1, math.ceil(segments / batch))
+    return max(1, min(epochs, math.ceil(max_steps / per_epoch)))
 
 
 def unlabeled_log_mels(
