@@ -311,7 +311,7 @@ _TABLE_1 = {
 # validation loss stops falling by 1 % within 5 epochs, or after 1,000 updates
 # (10 epochs of a 700-clip fold; the synthetic default stops on its own first):
 # on 700 4Q clips, training on to early stopping (33-84 epochs) cost 5x the time
-# and scored lower on the validation songs of every fold measured.
+# and scored lower on average on the validation songs of the 3 folds measured.
 # The head standardises its embeddings and pools them over each segment's frames
 # (mean and deviation) when fitted on at least 100 songs: both re-decided on the
 # validation songs of 700 clips (seed 103); on the synthetic default's ~24 fitted
