@@ -95,3 +95,25 @@ def test_a_cluster_run_reads_storage_uris_from_the_same_environment():
         run_config_from(None, environ={**CLUSTER, "MER_SERVING_DIR": ""}, cluster=True)
     with pytest.raises(ParameterError, match="--pipeline-root must be a storage URI"):
         run_config_from({"pipeline_root": "/srv/tfx"}, environ=CLUSTER, cluster=True)
+
+
+def test_only_run_config_turns_a_preset_name_into_a_preset():
+    # The pipeline resolves the preset once, in run_config_from; every component takes a
+    # Preset or reads the one the ExampleGen recorded. (The Keras library's functions, e.g.
+    # ConvAutoencoder.from_preset("4q-5s"), keep accepting names, as keras_hub's do.)
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    lookups = {"resolve", "get"}  # presets.default() parses nothing
+    found = []
+    for path in sorted([*root.glob("pipeline/*.py"), *root.glob("components/**/*.py")]):
+        if path.name.endswith("_test.py") or path.name in {"conftest.py", "run_config.py"}:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in lookups
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id in {"presets", "presets_lib"}):
+                found.append(f"{path.relative_to(root)}:{node.lineno} presets.{node.func.attr}")
+    assert found == [], found
