@@ -1,7 +1,11 @@
+import builtins
+import collections
 import logging
+import os
 
 import apache_beam as beam
 import numpy as np
+import pytest
 import soundfile
 import tensorflow as tf
 from apache_beam.testing import test_pipeline
@@ -10,7 +14,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from components import example_codec
 from components.audio_example_gen import decode
 from components.conftest import TINY_FEATURES, song_dict, write_corrupt, write_tone
-from mer_tfx import contract
+from mer_tfx import audio, contract
+from mer_tfx.errors import AudioLoadError
 
 
 def _parse(song):
@@ -155,3 +160,94 @@ def test_decoded_examples_carry_the_audio_level_facts(tmp_path):
                 ]
             ),
         )
+
+
+def _count_opens(monkeypatch) -> collections.Counter:
+    """From now on, counts by file name each open of a file: libsndfile's
+    (`soundfile.SoundFile`, which `soundfile.info` opens too) and Python's (`open`)."""
+    counts = collections.Counter()
+    real_sound_file, real_open = soundfile.SoundFile, builtins.open
+
+    class CountingSoundFile(real_sound_file):
+        def __init__(self, file, *args, **kwargs):
+            if isinstance(file, (str, os.PathLike)):
+                counts[os.fspath(file)] += 1
+            super().__init__(file, *args, **kwargs)
+
+    def counting_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)):
+            counts[os.fspath(file)] += 1
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(soundfile, "SoundFile", CountingSoundFile)
+    monkeypatch.setattr(builtins, "open", counting_open)
+    return counts
+
+
+def test_decoding_a_song_opens_its_file_once(tmp_path, monkeypatch):
+    mono = write_tone(tmp_path / "mono.wav", seconds=1.0, sample_rate=16000, frequency=440)
+    stereo = write_tone(
+        tmp_path / "stereo.wav", seconds=4.0, sample_rate=8000, frequency=220, channels=2
+    )
+    decode_fn = decode.DecodeSongFn(features=TINY_FEATURES)
+    opens = _count_opens(monkeypatch)
+    for path, seconds, rate in ((mono, 1.0, 16000), (stereo, 4.0, 8000)):
+        (song,) = decode_fn.process(song_dict(path.stem, path))
+        feature = _parse(song).features.feature
+        # The header facts come from the same open as the waveform.
+        assert feature[contract.DURATION_SECONDS].float_list.value == [seconds]
+        assert feature[contract.SOURCE_SAMPLE_RATE].int64_list.value == [rate]
+    assert {path: opens[path] for path in (str(mono), str(stereo))} == {
+        str(mono): 1,
+        str(stereo): 1,
+    }
+
+
+def _sources(tmp_path):
+    """Files of each kind the datasets hold: shorter and longer than the clip, mono and
+    stereo, at the clip's rate and others, PCM and float, WAV, FLAC, MP3 and OGG."""
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, size=(5 * 44100, 2)).astype(np.float32)
+    paths = [
+        write_tone(tmp_path / "short.wav", seconds=1.0, sample_rate=16000, frequency=440),
+        write_tone(tmp_path / "native.wav", seconds=4.0, sample_rate=8000, frequency=220),
+    ]
+    for name, rate, data, kwargs in (
+        ("noise.wav", 44100, noise, {"subtype": "FLOAT"}),
+        ("noise.flac", 22050, noise[: 3 * 22050], {}),
+        ("noise.mp3", 44100, noise, {}),
+        ("noise.ogg", 32000, noise[: 2 * 32000, :1], {}),
+    ):
+        soundfile.write(str(tmp_path / name), data, rate, **kwargs)
+        paths.append(tmp_path / name)
+    return paths
+
+
+def test_load_song_is_load_clip_and_audio_info_from_one_open(tmp_path):
+    for path in _sources(tmp_path):
+        waveform, facts = decode.load_song(str(path), features=TINY_FEATURES)
+        expected = audio.load_clip(
+            path, sample_rate=TINY_FEATURES.sample_rate, clip_seconds=TINY_FEATURES.clip_seconds
+        )
+        np.testing.assert_array_equal(waveform, expected, err_msg=path.name)
+        info = audio.audio_info(path)
+        assert facts == {
+            contract.DURATION_SECONDS: info.seconds,
+            contract.SOURCE_SAMPLE_RATE: info.sample_rate,
+        }, path.name
+
+
+def test_load_song_gives_load_clips_one_line_reason_for_a_bad_file(tmp_path):
+    no_samples = tmp_path / "no_samples.wav"
+    soundfile.write(str(no_samples), np.zeros((0, 1), np.float32), 8000)
+    nan = tmp_path / "nan.wav"
+    soundfile.write(str(nan), np.array([0.1, np.nan, 0.2], np.float32), 8000, subtype="FLOAT")
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+    corrupt = write_corrupt(tmp_path / "corrupt.wav")
+    for path in (corrupt, empty, tmp_path / "missing.wav", no_samples, nan):
+        with pytest.raises(AudioLoadError) as ours:
+            decode.load_song(str(path), features=TINY_FEATURES)
+        with pytest.raises(AudioLoadError) as load_clip:
+            audio.load_clip(path, sample_rate=8000, clip_seconds=TINY_FEATURES.clip_seconds)
+        assert (ours.value.path, ours.value.reason) == (str(path), load_clip.value.reason)
+        assert "\n" not in str(ours.value)
