@@ -9,7 +9,10 @@ rebuilt from a `results.csv` without rerunning anything:
 
 Layout follows He & Ferguson: Table 4 (time per epoch and per fold), Table 5
 (mean ± std over folds and rounds per segment duration and target), Table 6
-(variants compared), plus paired t-tests on matched fold x round scores.
+(variants compared), plus paired t-tests on matched fold x round scores. When a
+comparison spans several rounds, each round gets its own paired t-test and the pooled
+scores get the Nadeau–Bengio corrected resampled t-test (`corrected_ttest`), because the
+folds of different rounds share songs.
 """
 
 from __future__ import annotations
@@ -129,14 +132,77 @@ def paired_ttest(a: Sequence[float], b: Sequence[float]) -> PairedTTest:
     number the test is degenerate: t = ±inf, p = 0 if that number is non-zero,
     t = NaN, p = 1 if it is zero.
     """
+    a, b = _paired_arrays(a, b)
+    degenerate = _degenerate(a - b)
+    if degenerate is not None:
+        return degenerate
+    from scipy import stats
+
+    result = stats.ttest_rel(a, b)
+    return PairedTTest(t=float(result.statistic), p=float(result.pvalue), n=int(a.size),
+                       mean_diff=float(np.mean(a - b)))
+
+
+def corrected_ttest(a: Sequence[float], b: Sequence[float], *, n_train: float, n_test: float
+                    ) -> PairedTTest:
+    """The Nadeau–Bengio corrected resampled t-test on matched fold x round scores.
+
+    When k-fold cross-validation is repeated for r rounds, the J = k·r scores are not
+    independent (every two training sets share most of their songs), so the paired
+    t-test's variance var(d) / J is too small and its p too low. The correction adds
+    n_test / n_train to the 1 / J factor:
+
+        t = mean(d) / sqrt((1/J + n_test/n_train) · var(d, ddof=1)),  df = J − 1,
+
+    with d = a − b and p two-sided from Student's t. Degenerate cases as in
+    `paired_ttest`: fewer than 2 pairs gives t = p = NaN; identical differences give
+    t = ±inf, p = 0 when they are non-zero and t = NaN, p = 1 when they are zero.
+
+    Args:
+        a: float [J], one score of setting A per fold x round.
+        b: float [J], the scores of setting B on the same folds x rounds, same order.
+        n_train: songs a model was fitted on. `comparisons` passes the mean of
+            `n_train + n_val` over the matched rows of both settings: the early-stopping
+            songs come from the training side and choose the weights, so they count.
+        n_test: songs a fold is scored on (`comparisons` passes the mean `n_test`).
+
+    Returns:
+        `PairedTTest` with n = J and mean_diff = mean(a − b).
+
+    Reference:
+        Nadeau & Bengio, "Inference for the generalization error", Machine Learning 52,
+        2003; Bouckaert & Frank, "Evaluating the replicability of significance tests for
+        comparing learning algorithms", PAKDD 2004.
+    """
+    a, b = _paired_arrays(a, b)
+    for name, value in (("n_train", n_train), ("n_test", n_test)):
+        if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
+            raise ParameterError(f"{name} must be a positive number. Received: {name}={value}")
+    diff = a - b
+    degenerate = _degenerate(diff)
+    if degenerate is not None:
+        return degenerate
+    from scipy import stats
+
+    n = int(diff.size)
+    t = float(np.mean(diff) / math.sqrt((1 / n + n_test / n_train) * np.var(diff, ddof=1)))
+    p = float(2 * stats.t.sf(abs(t), df=n - 1))
+    return PairedTTest(t=t, p=p, n=n, mean_diff=float(np.mean(diff)))
+
+
+def _paired_arrays(a: Sequence[float], b: Sequence[float]) -> Tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ParameterError(
             f"a and b must be 1-D and matched. Received: a.shape={a.shape}, b.shape={b.shape}"
         )
-    n = int(a.size)
-    diff = a - b
+    return a, b
+
+
+def _degenerate(diff: np.ndarray) -> Optional[PairedTTest]:
+    """The result when there is no variance to test with (< 2 pairs, equal differences)."""
+    n = int(diff.size)
     mean_diff = float(np.mean(diff)) if n else math.nan
     if n < 2:
         return PairedTTest(t=math.nan, p=math.nan, n=n, mean_diff=mean_diff)
@@ -144,10 +210,7 @@ def paired_ttest(a: Sequence[float], b: Sequence[float]) -> PairedTTest:
         if abs(diff[0]) <= 1e-12:
             return PairedTTest(t=math.nan, p=1.0, n=n, mean_diff=mean_diff)
         return PairedTTest(t=math.copysign(math.inf, diff[0]), p=0.0, n=n, mean_diff=mean_diff)
-    from scipy import stats
-
-    result = stats.ttest_rel(a, b)
-    return PairedTTest(t=float(result.statistic), p=float(result.pvalue), n=n, mean_diff=mean_diff)
+    return None
 
 
 # --------------------------------------------------------------------------- rows
@@ -312,23 +375,68 @@ def variants_table(rows: Sequence[Mapping]) -> str:
                       "validation accuracy", "runs"], body)
 
 
+PAIRED_T = "paired t"
+CORRECTED_T = "corrected resampled t"
+
+
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """One paired t-test between two settings on matched fold x round scores."""
+    """One t-test between two settings on matched fold x round scores.
 
-    kind: str  # "durations" or "masking"
+    `rounds` names the scores tested: one round ("round 1 (split seed 102)") or, on the
+    pooled line of a comparison that spans several rounds, "2 rounds pooled". `method` is
+    `PAIRED_T` (`paired_ttest`) or, on pooled lines, `CORRECTED_T` (`corrected_ttest`).
+    """
+
+    kind: str  # "durations", "masking", "heads", "vs baseline", ...
     target: str
     metric: str
     a: str
     b: str
     test: PairedTTest
+    rounds: str = ""
+    method: str = PAIRED_T
 
 
-def _matched(rows_a: Sequence[Mapping], rows_b: Sequence[Mapping], metric: str):
-    a = {(r["round"], r["fold"]): r[metric] for r in rows_a}
-    b = {(r["round"], r["fold"]): r[metric] for r in rows_b}
+def _round_label(round_: int, rows: Sequence[Mapping]) -> str:
+    seeds = {r.get("seed") for r in rows}
+    if len(seeds) != 1 or None in seeds:
+        return f"round {round_}"
+    # make_folds shuffles round r with random_state = seed + r.
+    return f"round {round_} (split seed {seeds.pop() + round_})"
+
+
+def _tests(kind: str, target: str, metric: str, a_name: str, b_name: str,
+           rows_a: Sequence[Mapping], rows_b: Sequence[Mapping]) -> List[Comparison]:
+    """A against B on their matched fold x round scores: one paired t-test when they share
+    one round; else a paired t-test per round, then the corrected test over all rounds."""
+    a = {(r["round"], r["fold"]): r for r in rows_a}
+    b = {(r["round"], r["fold"]): r for r in rows_b}
     keys = sorted(a.keys() & b.keys())
-    return [a[k] for k in keys], [b[k] for k in keys]
+    by_round: Dict[int, list] = {}
+    for key in keys:
+        by_round.setdefault(key[0], []).append(key)
+
+    def scores(some):
+        return [a[k][metric] for k in some], [b[k][metric] for k in some]
+
+    def line(test, rounds, method=PAIRED_T):
+        return Comparison(kind, target, metric, a_name, b_name, test, rounds, method)
+
+    out = [line(paired_ttest(*scores(some)), _round_label(round_, [a[k] for k in some]))
+           for round_, some in by_round.items()]
+    if len(by_round) < 2:
+        return out or [line(paired_ttest([], []), "")]
+    matched = [a[k] for k in keys] + [b[k] for k in keys]
+    n_test = _mean_std([r.get("n_test") for r in matched])[0]
+    n_train = _mean_std([r["n_train"] + (r.get("n_val") or 0) for r in matched
+                         if r.get("n_train") is not None])[0]
+    if math.isnan(n_test) or math.isnan(n_train) or n_test <= 0 or n_train <= 0:
+        diff = np.subtract(*scores(keys))  # rows without song counts: nothing to correct with
+        test = PairedTTest(t=math.nan, p=math.nan, n=len(keys), mean_diff=float(np.mean(diff)))
+    else:
+        test = corrected_ttest(*scores(keys), n_train=n_train, n_test=n_test)
+    return out + [line(test, f"{len(by_round)} rounds pooled", CORRECTED_T)]
 
 
 def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy", "f1")
@@ -339,33 +447,33 @@ def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy"
     without it, between each head and
     the first head run (same duration, variant, target), and between every setting and
     each reference: the jointly trained "baseline" and the "logreg" floor (same
-    duration, target)."""
+    duration, target).
+
+    A comparison whose matched scores come from one round is one paired t-test. One
+    that spans several rounds is a paired t-test per round (over its k folds) followed
+    by the pooled line: `corrected_ttest` over all k x r scores, since the folds of
+    different rounds share songs and the plain paired t-test over them is
+    anti-conservative."""
     out: List[Comparison] = []
+
+    def pair(kind, target, rows_a, rows_b, a_name, b_name):
+        for metric in metrics:
+            out.extend(_tests(kind, target, metric, a_name, b_name, rows_a, rows_b))
+
     by_setting = _group(rows, ("segment_seconds", "variant", "head", "target"))
     settings = sorted(by_setting)
     for i, (sec_a, var_a, head_a, tgt_a) in enumerate(settings):
         for sec_b, var_b, head_b, tgt_b in settings[i + 1:]:
             if (var_a, head_a, tgt_a) != (var_b, head_b, tgt_b) or sec_a == sec_b:
                 continue
-            for metric in metrics:
-                a, b = _matched(by_setting[(sec_a, var_a, head_a, tgt_a)],
-                                by_setting[(sec_b, var_b, head_b, tgt_b)], metric)
-                out.append(Comparison(
-                    "durations", tgt_a, metric, f"{sec_a:g} s {var_a} {head_a}",
-                    f"{sec_b:g} s {var_b} {head_b}", paired_ttest(a, b)))
+            pair("durations", tgt_a, by_setting[(sec_a, var_a, head_a, tgt_a)],
+                 by_setting[(sec_b, var_b, head_b, tgt_b)], f"{sec_a:g} s {var_a} {head_a}",
+                 f"{sec_b:g} s {var_b} {head_b}")
     for (seconds, variant, head, target), group in sorted(by_setting.items()):
         if not variant.startswith("mask-") or (seconds, "no-mask", head, target) not in by_setting:
             continue
-        for metric in metrics:
-            a, b = _matched(group, by_setting[(seconds, "no-mask", head, target)], metric)
-            out.append(Comparison(
-                "masking", target, metric, f"{seconds:g} s {variant} {head}",
-                f"{seconds:g} s no-mask {head}", paired_ttest(a, b)))
-    def pair(kind, target, rows_a, rows_b, a_name, b_name):
-        for metric in metrics:
-            a, b = _matched(rows_a, rows_b, metric)
-            out.append(Comparison(kind, target, metric, a_name, b_name, paired_ttest(a, b)))
-
+        pair("masking", target, group, by_setting[(seconds, "no-mask", head, target)],
+             f"{seconds:g} s {variant} {head}", f"{seconds:g} s no-mask {head}")
     for (seconds, variant, head, target), group in sorted(by_setting.items()):
         without = (seconds, variant[: -len(" +rest")], head, target)
         if not variant.endswith(" +rest") or without not in by_setting:
@@ -398,16 +506,41 @@ def comparisons(rows: Sequence[Mapping], *, metrics: Sequence[str] = ("accuracy"
 
 
 def ttest_table(tests: Sequence[Comparison]) -> str:
-    """The paired t-tests as a Markdown table."""
+    """The t-tests as a Markdown table. When some comparison spans several rounds, a
+    "rounds" and a "test" column say which scores and which test each line is."""
     if not tests:
         return "(no paired comparisons: run more than one duration, or a mask-* variant with no-mask)"
+    pooled = any(c.method != PAIRED_T for c in tests)
     body = [
-        [c.kind, c.target, c.metric, c.a, c.b, f"{100 * c.test.mean_diff:+.2f}",
-         f"{c.test.t:.3f}", f"{c.test.p:.4f}", str(c.test.n)]
+        [c.kind, c.target, c.metric, c.a, c.b] + ([c.rounds, c.method] if pooled else [])
+        + [f"{100 * c.test.mean_diff:+.2f}", f"{c.test.t:.3f}", f"{c.test.p:.4f}", str(c.test.n)]
         for c in tests
     ]
-    return _markdown(["comparison", "target", "metric", "A", "B", "mean(A−B) %", "t", "p", "n"],
-                     body)
+    header = ["comparison", "target", "metric", "A", "B"] + (["rounds", "test"] if pooled else [])
+    return _markdown(header + ["mean(A−B) %", "t", "p", "n"], body)
+
+
+def _ttest_section(rows: Sequence[Mapping]) -> List[str]:
+    tests = comparisons(rows)
+    if not any(c.method == CORRECTED_T for c in tests):
+        return ["## Paired t-tests (scipy.stats.ttest_rel on matched fold x round scores)", "",
+                ttest_table(tests), ""]
+    return [
+        "## Paired t-tests (per round: scipy.stats.ttest_rel on matched folds; pooled: "
+        "corrected resampled t-test)",
+        "",
+        "The rounds reshuffle the same songs, so the fold x round scores of different rounds "
+        "are not independent and a plain paired t-test over all of them is anti-conservative. "
+        "Each comparison has a paired t-test per round (over its folds) and a pooled line "
+        "with the Nadeau–Bengio corrected resampled t-test over the J folds x rounds: "
+        "t = mean(d) / sqrt((1/J + n_test/n_train) · var(d)), df = J − 1, with n_train the "
+        "songs a model was fitted on (training and early-stopping songs) and n_test the test "
+        "songs of a fold, both averaged over the rows (Nadeau & Bengio 2003; Bouckaert & Frank "
+        "2004).",
+        "",
+        ttest_table(tests),
+        "",
+    ]
 
 
 def write_report(
@@ -440,9 +573,8 @@ def write_report(
     for variant in variants:
         parts += [f"## Table 5 — segment durations ({variant})", "",
                   performance_table(rows, variant=variant), ""]
-    parts += ["## Table 6 — variants compared", "", variants_table(rows), "",
-              "## Paired t-tests (scipy.stats.ttest_rel on matched fold x round scores)", "",
-              ttest_table(comparisons(rows)), ""]
+    parts += ["## Table 6 — variants compared", "", variants_table(rows), ""]
+    parts += _ttest_section(rows)
     parts += quadrants.quadrant_section(predictions or [])
     parts += curve.curve_section(rows)
     if plots:

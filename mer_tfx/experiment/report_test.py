@@ -72,6 +72,47 @@ def test_paired_ttest_degenerate_cases():
         report.paired_ttest([0.1, 0.2], [0.1])
 
 
+def test_corrected_ttest_hand_computed():
+    # Six fold x round differences (3 folds x 2 rounds), 70 test and 630 training songs.
+    b = np.array([0.60, 0.62, 0.58, 0.65, 0.61, 0.63])
+    d = np.array([0.01, 0.03, 0.02, 0.04, 0.00, 0.02])
+    # mean(d) = 0.12 / 6 = 0.02. Squared deviations 1, 1, 0, 4, 4, 0 (x 1e-4) sum to 10e-4,
+    # so var(d, ddof=1) = 10e-4 / 5 = 2e-4. Correction: 1/6 + 70/630 = 1/6 + 1/9 = 5/18.
+    # t = 0.02 / sqrt(5/18 * 2e-4), t^2 = 4e-4 * 18 / 1e-3 = 7.2; df = 5.
+    result = report.corrected_ttest(b + d, b, n_train=630, n_test=70)
+    # rel=1e-9: (b + d) - b differs from d only by float rounding.
+    assert result.t == pytest.approx(math.sqrt(7.2), rel=1e-9)
+    assert result.p == pytest.approx(2 * stats.t.sf(math.sqrt(7.2), df=5), rel=1e-9)
+    assert result.p == pytest.approx(0.04365, abs=1e-5)
+    assert result.n == 6 and result.mean_diff == pytest.approx(0.02)
+    # The uncorrected test on the same scores: t^2 = 4e-4 * 6 / 2e-4 = 12, p = 0.018.
+    assert report.paired_ttest(b + d, b).t == pytest.approx(math.sqrt(12), rel=1e-9)
+
+
+def test_corrected_ttest_degenerate_cases_as_paired_ttest():
+    sizes = dict(n_train=9, n_test=3)
+    assert math.isnan(report.corrected_ttest([0.5], [0.4], **sizes).t)
+    same = report.corrected_ttest([0.5, 0.6, 0.7], [0.5, 0.6, 0.7], **sizes)
+    assert math.isnan(same.t) and same.p == 1.0 and same.mean_diff == 0.0
+    # Every difference is 0.1: zero variance, the difference is certain.
+    shifted = report.corrected_ttest([0.6, 0.7, 0.8], [0.5, 0.6, 0.7], **sizes)
+    assert shifted.t == math.inf and shifted.p == 0.0 and shifted.n == 3
+    lower = report.corrected_ttest([0.5, 0.6, 0.7], [0.6, 0.7, 0.8], **sizes)
+    assert lower.t == -math.inf and lower.p == 0.0
+    with pytest.raises(ParameterError, match="n_train=0"):
+        report.corrected_ttest([0.1, 0.2], [0.2, 0.2], n_train=0, n_test=3)
+    with pytest.raises(ParameterError, match="n_test=nan"):
+        report.corrected_ttest([0.1, 0.2], [0.2, 0.2], n_train=9, n_test=math.nan)
+    with pytest.raises(ParameterError):
+        report.corrected_ttest([0.1, 0.2], [0.1], **sizes)
+
+
+def test_corrected_ttest_is_importable_from_report():
+    from mer_tfx.experiment.report import corrected_ttest
+
+    assert corrected_ttest is report.corrected_ttest
+
+
 def test_results_round_trip(tmp_path):
     rows = [_row(fold=0, accuracy=0.75), _row(fold=1, accuracy=0.25)]
     path = report.write_results(rows, tmp_path / "results.csv")
@@ -128,3 +169,58 @@ def test_tables_show_mean_and_std(tmp_path):
         assert heading in text
     # Autoencoder: 20 s over 10 epochs = 2.0 s/epoch.
     assert "2.0 s/epoch, 10 epochs" in report.time_table(rows)
+
+
+def _two_rounds():
+    # 3 folds x 2 rounds of base seed 100; the rows' 8 + 1 training and 3 test songs.
+    masked = {0: [0.80, 0.70, 0.90], 1: [0.75, 0.85, 0.70]}
+    plain = {0: [0.70, 0.60, 0.50], 1: [0.70, 0.65, 0.72]}
+    rows = []
+    for round_ in (0, 1):
+        for fold in range(3):
+            rows.append(_row(round=round_, fold=fold, seed=100, accuracy=masked[round_][fold]))
+            rows.append(_row(round=round_, fold=fold, seed=100, variant="no-mask",
+                             accuracy=plain[round_][fold]))
+    return rows, masked, plain
+
+
+def test_two_rounds_give_a_paired_ttest_per_round_and_a_corrected_pooled_one(tmp_path):
+    rows, masked, plain = _two_rounds()
+    tests = [c for c in report.comparisons(rows, metrics=("accuracy",)) if c.kind == "masking"]
+    assert [(c.rounds, c.method) for c in tests] == [
+        ("round 0 (split seed 100)", report.PAIRED_T),
+        ("round 1 (split seed 101)", report.PAIRED_T),
+        ("2 rounds pooled", report.CORRECTED_T),
+    ]
+    for line, round_ in zip(tests[:2], (0, 1), strict=True):
+        assert line.test.n == 3
+        assert line.test.t == pytest.approx(
+            stats.ttest_rel(masked[round_], plain[round_]).statistic)
+    d = np.array(masked[0] + masked[1]) - np.array(plain[0] + plain[1])
+    # J = 6 folds x rounds, n_test / n_train = 3 / (8 + 1).
+    t = d.mean() / math.sqrt((1 / 6 + 3 / 9) * d.var(ddof=1))
+    assert tests[2].test.n == 6
+    assert tests[2].test.t == pytest.approx(t, rel=1e-9)
+    assert tests[2].test.p == pytest.approx(2 * stats.t.sf(abs(t), df=5), rel=1e-9)
+
+    table = report.ttest_table(tests)
+    assert table.splitlines()[0] == (
+        "| comparison | target | metric | A | B | rounds | test | mean(A−B) % | t | p | n |")
+    pooled = table.splitlines()[-1]
+    assert "| 2 rounds pooled | corrected resampled t |" in pooled
+    assert pooled.endswith(f"| {t:.3f} | {tests[2].test.p:.4f} | 6 |")
+    assert "| round 1 (split seed 101) | paired t |" in table.splitlines()[3]
+
+    text = report.write_report(rows, tmp_path / "report.md").read_text()
+    assert "pooled: corrected resampled t-test" in text and "Nadeau–Bengio" in text
+    assert "| 2 rounds pooled | corrected resampled t |" in text
+
+
+def test_one_round_keeps_the_plain_table():
+    rows = [r for r in _two_rounds()[0] if r["round"] == 0]
+    tests = report.comparisons(rows, metrics=("accuracy",))
+    assert all(c.method == report.PAIRED_T for c in tests)
+    table = report.ttest_table(tests)
+    assert table.splitlines()[0] == (
+        "| comparison | target | metric | A | B | mean(A−B) % | t | p | n |")
+    assert "rounds" not in table and "corrected" not in table
