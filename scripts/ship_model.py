@@ -184,7 +184,8 @@ page (`docs/results.md`), copied here when the model is shipped:
   audio far from 30 s excerpts of produced songs it has not been measured.
 - Not calibrated: a probability of 0.55 is a weak answer, not a 55 % chance; the timeline
   plot names a quadrant only where both probabilities are clear of 0.5.
-- Valence is the hard target (about two songs in three right); treat single answers with
+- Valence is the hard target (the cross-validated figures above: well under arousal's);
+  treat single answers with
   care and prefer averages over many songs.
 
 ## Rebuild it
@@ -203,7 +204,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pipeline-output", required=True, type=Path)
     parser.add_argument("--data", required=True, help="the dataset the run trained on")
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--minutes", default="(not recorded)", help="the run's wall time, for the card")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="the run's wall time in minutes, for the card")
     parser.add_argument("--commit", default="(not recorded)")
     parser.add_argument("--dest", type=Path, default=DEST)
     parser.add_argument("--note", default="", help="a paragraph for the card's figures, e.g. which seeds were tried")
@@ -262,7 +264,9 @@ def main(argv=None) -> int:
         majority_quadrant=100 * quadrant_majority / n,
         **{f"ev_{k}": v for k, v in evaluator.items()},
         stderr=100 * (0.25 / n) ** 0.5, cv_table=cross_validation_table(),
-        seed=args.seed, minutes=args.minutes, commit=args.commit,
+        seed=args.seed,
+        minutes=("a wall time not recorded" if args.minutes is None
+                 else f"{args.minutes:g} minutes"), commit=args.commit,
         validation_percent=round(100 * VALIDATION_FRACTION),
         gate_accuracy=configs.ACCURACY_THRESHOLD, gate_f1=configs.F1_THRESHOLD,
         note=f"\n{args.note}\n" if args.note else "",
