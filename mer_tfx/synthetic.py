@@ -51,7 +51,7 @@ from typing import List, Tuple, Union
 import numpy as np
 import soundfile
 
-from mer_tfx import write_aside
+from mer_tfx import faults, write_aside
 from mer_tfx.errors import ParameterError
 from mer_tfx.synthetic_music import QUADRANTS as QUADRANTS
 from mer_tfx.synthetic_music import ClipPlan as ClipPlan
@@ -187,6 +187,7 @@ def _write_dataset(
                 subtype="PCM_16",
                 format="WAV",
             )
+            faults.fault_point("synthetic.write")
             title = f"Synthetic clip {song[4:]}"
             rows.append(
                 (song, quadrant, GENRES[index % 2], title, "short clip" if is_short else "")

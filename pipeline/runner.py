@@ -8,10 +8,13 @@ run's `PipelineReport`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
+from typing import Iterator
 
-from mer_tfx import console
+from mer_tfx import console, faults
 from pipeline.run_config import RunConfig
 from pipeline.run_report import ComponentProgress, PipelineReport, summarise
 
@@ -46,6 +49,36 @@ def run_pipeline(config: RunConfig, *, verbose: bool = False) -> PipelineReport:
 
         absl_logging.set_verbosity(absl_logging.INFO)  # TFX's own account, for the log
     start = time.monotonic()
-    with ComponentProgress(layout.metadata_path, layout.pipeline_name) as progress:
+    with (
+        ComponentProgress(layout.metadata_path, layout.pipeline_name) as progress,
+        component_fault_points(),
+    ):
         tfx.orchestration.LocalDagRunner().run(pipe)
     return summarise(layout, progress, time.monotonic() - start)
+
+
+@contextlib.contextmanager
+def component_fault_points() -> Iterator[None]:
+    """While the local runner runs, `mer_tfx.faults.fault_point("pipeline.before.<node>")`
+    and `("pipeline.after.<node>")` around each component it launches (a node reused from
+    the cache included). Only when `MER_FAULT_AT` is set, for the fault-injection tests;
+    otherwise nothing is changed."""
+    if not os.environ.get(faults.ENV_FAULT_AT):
+        yield
+        return
+    from tfx.orchestration.portable import launcher
+
+    original = launcher.Launcher.launch
+
+    def launch(self, *args, **kwargs):
+        node = self._pipeline_node.node_info.id
+        faults.fault_point(f"pipeline.before.{node}")
+        result = original(self, *args, **kwargs)
+        faults.fault_point(f"pipeline.after.{node}")
+        return result
+
+    launcher.Launcher.launch = launch
+    try:
+        yield
+    finally:
+        launcher.Launcher.launch = original

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.trainer import EXAMPLES_PRESET_KEY, LABEL_INFO_KEY
-from mer_tfx import console, contract, export, recipe, synthetic
+from mer_tfx import console, contract, export, faults, recipe, synthetic
 from mer_tfx.errors import DatasetError, ParameterError
 from mer_tfx.presets import Preset
 
@@ -209,6 +209,7 @@ def train_two_stage(
         f"{stage.autoencoder.seconds:.1f}s (best epoch {stage.autoencoder.best_epoch})")
     if not train_heads:
         return stage
+    faults.fault_point("trainer.between_stages")
     return recipe.train_heads(
         stage, labels, head_variants={recipe.DEFAULT_HEAD: dict(hyperparameters or {})}, **common
     )

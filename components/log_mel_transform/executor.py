@@ -27,7 +27,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components import artifact_files, example_codec, gzip_tfrecord, local_beam
-from mer_tfx import contract
+from mer_tfx import contract, faults
 from mer_tfx import features as mer_features
 from mer_tfx.errors import ParameterError
 from mer_tfx.presets import FeatureConfig
@@ -128,6 +128,7 @@ class LogMelFn(beam.DoFn):
     def process(self, batch: Sequence[bytes]) -> Iterator[bytes]:
         if self._compute is None:
             self.setup()
+        faults.fault_point("log_mel.batch")
         rests, waveforms = [], []
         for serialized in batch:
             rest, taken = example_codec.split_example(
