@@ -7,6 +7,7 @@ from mer_tfx.experiment.protocol import ExperimentResult, run_experiment
 from mer_tfx.experiment.report import (
     PairedTTest,
     binary_scores,
+    corrected_ttest,
     majority_class_scores,
     paired_ttest,
     read_results,
@@ -21,6 +22,7 @@ __all__ = [
     "FoldSplit",
     "PairedTTest",
     "binary_scores",
+    "corrected_ttest",
     "estimate_seconds",
     "majority_class_scores",
     "make_folds",
