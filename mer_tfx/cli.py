@@ -12,7 +12,9 @@ TensorFlow's C++ start-up lines, absl, Beam, setuptools and warnings go there;
 `--verbose` shows them live as well. The log is `--log FILE`, else
 `mer-<command>.log` in the command's output folder: `--output`, else $MER_OUTPUT,
 else `./outputs` in the current folder. An error reaches the console as one line
-naming the log, which holds the traceback.
+naming the log, which holds the traceback. `mer pipeline` takes its output folder's
+lock (`mer_tfx.run_lock`) before it opens the log, so a second run on the same folder
+stops with one line naming the first one's pid and leaves that run's log alone.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import traceback
 from pathlib import Path
 from typing import List, Optional
 
-from mer_tfx import __version__, console
-from mer_tfx.errors import MerTfxError
+from mer_tfx import __version__, console, run_lock
+from mer_tfx.errors import MerTfxError, OutputBusyError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +47,9 @@ class Command:
         client_option: the attribute of the parsed arguments that, when set, makes the
             command a client of a server (`mer predict --url`): TensorFlow is not
             loaded, and no log is written unless `--log` asks for one.
+        exclusive: one run at a time per output folder: the command holds
+            `<output>/.mer-<name>.lock` (`mer_tfx.run_lock`) from before its log is
+            opened to its end, and a second run stops at once naming the first one's pid.
     """
 
     module: str
@@ -53,11 +58,13 @@ class Command:
     output_is_file: bool = False
     quiet: bool = True
     client_option: str | None = None
+    exclusive: bool = False
 
 
 COMMANDS = {
     "pipeline": Command("mer_tfx.commands.pipeline",
-                        "run the TFX pipeline end to end (default: synthetic data)", "output"),
+                        "run the TFX pipeline end to end (default: synthetic data)", "output",
+                        exclusive=True),
     "synth": Command("mer_tfx.commands.synth",
                      "write the synthetic demo dataset in 4Q's layout", quiet=False),
     "serve": Command("mer_tfx.commands.serve", "serve pushed models over TF Serving's REST API"),
@@ -145,8 +152,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     log = log_file(name, args)
     redirect = (console.libraries_to_log(log, echo=getattr(args, "verbose", False)) if log
                 else contextlib.nullcontext())
-    with redirect:
-        return _run(name, args, log)
+    try:
+        with exclusive_output(name, args), redirect:
+            return _run(name, args, log)
+    except OutputBusyError as error:  # before the log is opened: the other run's log stays
+        console.say(f"mer {name}: error: {error}")
+        return 1
+
+
+def exclusive_output(name: str, args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Holds the output folder's lock of an `exclusive` command (`Command`), else nothing."""
+    command = COMMANDS[name]
+    if not command.exclusive:
+        return contextlib.nullcontext()
+    folder = getattr(args, command.output, None) if command.output else None
+    folder = Path(folder).expanduser() if folder else default_output()
+    return run_lock.hold(run_lock.folder_lock(folder.absolute(), f"mer-{name}"),
+                         holder=f"mer {name}", what=str(folder.absolute()))
 
 
 def _run(name: str, args: argparse.Namespace, log: Path | None) -> int:

@@ -39,3 +39,8 @@ class NoSpaceError(MerTfxError, OSError):
 
     It is an `OSError` too, so code that handles file system errors still catches it.
     """
+
+
+class OutputBusyError(MerTfxError):
+    """Another run holds the output this run would write (`mer_tfx.run_lock`); the message
+    names its process id."""

@@ -3,7 +3,8 @@
 `describe_data` checks and describes the dataset before TFX starts; `run_pipeline`
 builds the pipeline of a `RunConfig` and runs it with LocalDagRunner, printing each
 component's start and end (`pipeline.run_report.ComponentProgress`), and returns the
-run's `PipelineReport`.
+run's `PipelineReport`. It holds the output folder's lock while it runs and first
+cleans what a killed run left there (`pipeline.recovery`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from mer_tfx import console, faults
+from mer_tfx import console, faults, run_lock
+from pipeline.layout import Layout
 from pipeline.run_config import RunConfig
 from pipeline.run_report import ComponentProgress, PipelineReport, summarise
 
@@ -36,12 +38,35 @@ def describe_data(data_root: Path) -> str:
 
 def run_pipeline(config: RunConfig, *, verbose: bool = False) -> PipelineReport:
     """Builds the pipeline of `config` (a local one: it has a `layout`) and runs it with
-    LocalDagRunner; returns what it produced."""
+    LocalDagRunner; returns what it produced.
+
+    It holds the output folder's lock (`output_lock`) while it runs, and first cleans what
+    a killed run left there (`pipeline.recovery`), saying so in one line.
+
+    Raises:
+        OutputBusyError: another run holds the output folder.
+    """
+    with output_lock(config.layout):
+        return _run_locked(config, verbose=verbose)
+
+
+def output_lock(layout: Layout):
+    """The lock of `mer pipeline` on `layout`'s output folder (the one `mer pipeline`
+    takes before it opens its log)."""
+    return run_lock.hold(run_lock.folder_lock(layout.output, "mer-pipeline"),
+                         holder="mer pipeline", what=str(layout.output))
+
+
+def _run_locked(config: RunConfig, *, verbose: bool) -> PipelineReport:
     from tfx import v1 as tfx
 
     from pipeline.factory import create_pipeline
+    from pipeline.recovery import clean_killed_runs
 
     layout = config.layout
+    cleaned = clean_killed_runs(layout).line()
+    if cleaned:
+        console.say(cleaned)
     layout.pipeline_root.mkdir(parents=True, exist_ok=True)
     pipe = create_pipeline(config)
     if verbose or console.log_path() is not None:
@@ -49,10 +74,8 @@ def run_pipeline(config: RunConfig, *, verbose: bool = False) -> PipelineReport:
 
         absl_logging.set_verbosity(absl_logging.INFO)  # TFX's own account, for the log
     start = time.monotonic()
-    with (
-        ComponentProgress(layout.metadata_path, layout.pipeline_name) as progress,
-        component_fault_points(),
-    ):
+    with (ComponentProgress(layout.metadata_path, layout.pipeline_name) as progress,
+          component_fault_points()):
         tfx.orchestration.LocalDagRunner().run(pipe)
     return summarise(layout, progress, time.monotonic() - start)
 
