@@ -10,6 +10,7 @@ import tensorflow as tf
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 from tfx.components import FileBasedExampleGen
+from tfx.components.example_gen import base_example_gen_executor
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
@@ -262,15 +263,15 @@ def test_audio_to_example_is_the_tfx_input_source_transform(dataset_manifest):
     assert executor.Executor().GetInputSourceToExamplePTransform() is executor.AudioToExample
     properties = _exec_properties(dataset_manifest["root"])
     with test_pipeline.TestPipeline() as pipeline:
-        ids = (
-            pipeline
-            | executor.AudioToExample(properties, "*")
-            | beam.Map(lambda serialized: _song_id(tf.train.Example.FromString(serialized)))
-        )
+        ids = pipeline | executor.AudioToExample(properties, "*") | beam.Map(_song_id)
         assert_that(ids, equal_to(sorted(dataset_manifest["songs"])))
 
 
-def test_generate_examples_by_beam_returns_every_song_in_its_split(dataset_manifest):
+def test_tfx_generate_examples_by_beam_splits_the_songs_by_song_id(dataset_manifest):
+    assert (
+        executor.Executor.GenerateExamplesByBeam
+        is base_example_gen_executor.BaseExampleGenExecutor.GenerateExamplesByBeam
+    )
     properties = _exec_properties(dataset_manifest["root"])
     expected = {"train": [], "eval": []}
     for song_id in dataset_manifest["songs"]:
@@ -280,10 +281,33 @@ def test_generate_examples_by_beam_returns_every_song_in_its_split(dataset_manif
         parts = executor.Executor().GenerateExamplesByBeam(pipeline, properties)
         assert sorted(parts) == ["eval", "train"]
         for name, examples in parts.items():
-            ids = examples | f"Id[{name}]" >> beam.Map(
-                lambda serialized: _song_id(tf.train.Example.FromString(serialized))
-            )
+            ids = examples | f"Id[{name}]" >> beam.Map(_song_id)
             assert_that(ids, equal_to(expected[name]), label=f"Check[{name}]")
+
+
+def test_do_reads_the_dataset_index_once(dataset_pmemo, tmp_path, monkeypatch):
+    from mer_tfx import datasets
+
+    calls = []
+    read_dataset = datasets.read_dataset
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return read_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(datasets, "read_dataset", counted)
+    _run(dataset_pmemo["root"], tmp_path / "out")  # two splits; k-means labels
+    assert len(calls) == 1
+
+
+def test_do_splits_by_song_id_when_no_partition_feature_is_named(dataset_manifest, tmp_path):
+    unnamed = component.default_output_config()
+    unnamed.split_config.ClearField("partition_feature_name")
+    by_default = _read_all(_run(dataset_manifest["root"], tmp_path / "a"))
+    by_unnamed = _read_all(_run(dataset_manifest["root"], tmp_path / "b", output_config=unnamed))
+    assert {s: sorted(map(_song_id, e)) for s, e in by_unnamed.items()} == {
+        s: sorted(map(_song_id, e)) for s, e in by_default.items()
+    }
 
 
 def _shared_4q() -> Path:
