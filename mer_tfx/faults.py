@@ -13,7 +13,7 @@ unless the environment variable `MER_FAULT_AT` names that point:
 
 A signal goes to the whole process group: start the command in a group of its own
 (`subprocess.Popen(..., start_new_session=True)`), never from an interactive shell's
-group.
+group. `tests/faults/` starts `mer pipeline` and `mer score` this way.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ POINTS = (
     "synthetic.write",  # writing the synthetic dataset, after its first clip
     "log_mel.batch",  # the LogMelTransform, computing a batch of songs
     "trainer.between_stages",  # the Trainer, after stage 1 and before stage 2
+    "score.song",  # `mer score`, scoring one song (on a Beam worker)
+    "score.write",  # `mer score`'s final write, before the new file is renamed into place
 )
 ACTIONS = ("SIGKILL", "SIGINT", "SIGTERM", "ENOSPC")
 

@@ -70,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         beam_args=args.beam_arg,
         batch_size=args.batch_size,
     )
+    if report.cleaned:
+        names = ", ".join(path.name for path in report.cleaned)
+        console.say(f"mer score: removed what an interrupted run left beside the output: {names}")
     console.say(
         f"mer score: {report.listed} songs listed, {report.already_scored} already in "
         f"{report.out}, {report.scored} scored, {len(report.skipped)} skipped"

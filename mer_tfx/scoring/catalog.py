@@ -7,7 +7,9 @@ predicts the batch in one call -> one row per song; a file that cannot be decode
 that the model rejects (silent, empty), goes to a second output with its reason and
 never stops the job. The driver then writes the rows after those already in the
 output file (Parquet or CSV by its extension) and the unreadable files to
-`<out>.skipped.csv`.
+`<out>.skipped.csv` (`mer_tfx.scoring.score_files`). One run at a time per output file
+(`mer_tfx.run_lock`): holding its lock, a run first removes what a killed run left
+beside the output (its shards, a temporary file), then scores.
 
 A row: `song_id`, `path`, `seconds`, `valence_probability`, `valence_label`,
 `arousal_probability`, `arousal_label`, `quadrant` (the model's answer for the first
@@ -33,40 +35,34 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import apache_beam as beam
 import numpy as np
 
+from mer_tfx import faults, run_lock
 from mer_tfx.audio import AUDIO_EXTENSIONS
 from mer_tfx.client.predictions import Prediction, ServingError
-from mer_tfx.contract import SKIPPED_COLUMNS, clip_samples
+from mer_tfx.contract import clip_samples
 from mer_tfx.errors import AudioLoadError, ParameterError
+from mer_tfx.scoring.score_files import (  # noqa: F401 (re-exported: imported from here too)
+    OUTPUT_FORMATS,
+    SCORE_COLUMNS,
+    SKIPPED_SUFFIX,
+    TIMELINE_COLUMNS,
+    columns,
+    existing_columns,
+    output_format,
+    parts_prefix,
+    read_scores,
+    remove_leftovers,
+    skipped_path,
+    write_scores,
+    write_skipped,
+)
 
 PathLike = Union[str, os.PathLike]
 
-OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv"}
-SKIPPED_SUFFIX = ".skipped.csv"
-SCORE_COLUMNS = (
-    "song_id",
-    "path",
-    "seconds",
-    "valence_probability",
-    "valence_label",
-    "arousal_probability",
-    "arousal_label",
-    "quadrant",
-)
-TIMELINE_COLUMNS = (
-    "window_seconds",
-    "hop_seconds",
-    "window_start",
-    "window_end",
-    "window_valence_probability",
-    "window_arousal_probability",
-    "window_quadrant",
-)
-_LIST_COLUMNS = frozenset(TIMELINE_COLUMNS[2:])
 _SKIPPED_TAG = "skipped"
 
 
@@ -104,6 +100,7 @@ class ScoreReport:
     already_scored: int
     scored: int
     skipped: List[Tuple[str, str, str]]  # (path, song_id, reason)
+    cleaned: Tuple[Path, ...] = ()  # what killed runs had left beside `out`, now removed
 
 
 # ------------------------------------------------------------------------- the songs
@@ -262,6 +259,7 @@ class ScoreSongsFn(beam.DoFn):
         from mer_tfx import console
 
         for item in self._score(songs):
+            faults.fault_point("score.song")
             yield item
             console.advance(self._progress_path)  # one item (row or skipped) per song
 
@@ -372,113 +370,7 @@ def _read_parts(folder: Path, name: str) -> List[dict]:
     return rows
 
 
-# ------------------------------------------------------------------------- the files
-
-
-def output_format(out: PathLike) -> str:
-    """ "parquet" or "csv" by the file's extension; raises ParameterError otherwise."""
-    suffix = Path(out).suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise ParameterError(
-            f"The output's extension chooses its format: {', '.join(OUTPUT_FORMATS)}. "
-            f"Received: out={str(out)!r}"
-        )
-    return OUTPUT_FORMATS[suffix]
-
-
-def _columns(timeline: bool) -> Tuple[str, ...]:
-    return SCORE_COLUMNS + (TIMELINE_COLUMNS if timeline else ())
-
-
-def _arrow_schema(timeline: bool):
-    import pyarrow as pa
-
-    types = {
-        "song_id": pa.string(),
-        "path": pa.string(),
-        "seconds": pa.float64(),
-        "valence_probability": pa.float64(),
-        "valence_label": pa.int64(),
-        "arousal_probability": pa.float64(),
-        "arousal_label": pa.int64(),
-        "quadrant": pa.string(),
-        "window_seconds": pa.float64(),
-        "hop_seconds": pa.float64(),
-        "window_start": pa.list_(pa.float64()),
-        "window_end": pa.list_(pa.float64()),
-        "window_valence_probability": pa.list_(pa.float64()),
-        "window_arousal_probability": pa.list_(pa.float64()),
-        "window_quadrant": pa.list_(pa.string()),
-    }
-    return pa.schema([(name, types[name]) for name in _columns(timeline)])
-
-
-def read_scores(out: PathLike) -> List[dict]:
-    """The rows of a score file (Parquet or CSV); [] when it does not exist.
-
-    CSV values come back as text, list columns as their JSON text.
-    """
-    out = Path(out)
-    if not out.exists():
-        return []
-    if output_format(out) == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(out).to_pylist()
-    with out.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _existing_columns(out: Path) -> Optional[Tuple[str, ...]]:
-    if not out.exists():
-        return None
-    if output_format(out) == "parquet":
-        import pyarrow.parquet as pq
-
-        return tuple(pq.read_schema(out).names)
-    with out.open(newline="", encoding="utf-8") as f:
-        return tuple(next(csv.reader(f), ()))
-
-
-def _write_scores(out: Path, rows: List[dict], *, timeline: bool) -> None:
-    """Writes all rows to `out` through a temporary file renamed into place."""
-    columns = _columns(timeline)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if output_format(out) == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pylist(
-            [{c: row[c] for c in columns} for row in rows], schema=_arrow_schema(timeline)
-        )
-        pq.write_table(table, tmp)
-    else:
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(
-                    {
-                        c: json.dumps(row[c])
-                        if c in _LIST_COLUMNS and not isinstance(row[c], str)
-                        else row[c]
-                        for c in columns
-                    }
-                )
-    os.replace(tmp, out)
-
-
-def _write_skipped(path: Path, skipped: Iterable[Tuple[str, str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(SKIPPED_COLUMNS)
-        writer.writerows(skipped)
-
-
-def skipped_path(out: PathLike) -> Path:
-    """The sidecar report of unreadable songs: `<out>.skipped.csv`."""
-    out = Path(out)
-    return out.with_name(out.name + SKIPPED_SUFFIX)
+# ------------------------------------------------------------------------- the run
 
 
 def score_catalog(
@@ -509,9 +401,6 @@ def score_catalog(
         ParameterError: bad extension, no model, or an existing `out` whose columns
             differ from this run's (with and without `--timeline`).
     """
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-
-    from mer_tfx import console
     from mer_tfx.server.servable import resolve_model_dir
 
     out = Path(out).expanduser().resolve()
@@ -519,54 +408,30 @@ def score_catalog(
     if batch_size < 1:
         raise ParameterError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
     model_dir = str(resolve_model_dir(model_dir).resolve())  # fail here, not on every worker
-    existing_columns = _existing_columns(out)
-    if existing_columns is not None and existing_columns != _columns(timeline is not None):
-        raise ParameterError(
-            f"{str(out)!r} holds other columns than this run writes (a run "
-            f"{'without' if timeline is not None else 'with'} --timeline?); pass another --out. "
-            f"Received: columns {list(existing_columns)}"
-        )
     songs = list_songs(source)
-    existing = read_scores(out)
-    done = {row["path"] for row in existing}
-    todo = [song for song in songs if song.path not in done]
-    new_rows: List[dict] = []
-    skipped: List[Tuple[str, str, str]] = []
-    if todo:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent))
-        try:
-            options = PipelineOptions(default_beam_args(beam_args))
-            # The workers of Beam's DirectRunner run on this machine and can advance a
-            # bar through a file; a remote runner's cannot.
-            local = options.view_as(StandardOptions).runner in _DIRECT_RUNNERS
-            with (
-                console.SharedProgress(total=len(todo), desc="mer score", unit="song") as progress,
-                beam.Pipeline(options=options) as p,
-            ):
-                build_scoring_pipeline(
-                    p,
-                    todo,
-                    model_dir=model_dir,
-                    parts_prefix=str(parts) + os.sep,
-                    timeline=timeline,
-                    batch_size=batch_size,
-                    progress_path=progress.path if local else None,
-                )
-            order = {song.path: song.index for song in todo}
-            new_rows = sorted(_read_parts(parts, "scored"), key=lambda r: order[r["path"]])
-            skipped = sorted(
-                ((r["path"], r["song_id"], r["reason"]) for r in _read_parts(parts, _SKIPPED_TAG)),
-                key=lambda s: order[s[0]],
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # One run at a time per output file: a second one would lose the first one's rows
+    # and remove its shards.
+    with run_lock.hold(run_lock.file_lock(out), holder="mer score", what=str(out)):
+        cleaned = remove_leftovers(out)  # of a run killed before its final rename
+        found_columns = existing_columns(out)
+        if found_columns is not None and found_columns != columns(timeline is not None):
+            raise ParameterError(
+                f"{str(out)!r} holds other columns than this run writes (a run "
+                f"{'without' if timeline is not None else 'with'} --timeline?); pass another "
+                f"--out. Received: columns {list(found_columns)}"
             )
-        finally:
-            shutil.rmtree(parts, ignore_errors=True)
-        if new_rows or existing_columns is None:
-            _write_scores(out, existing + new_rows, timeline=timeline is not None)
-    elif existing_columns is None:
-        _write_scores(out, [], timeline=timeline is not None)
-    sidecar = skipped_path(out)
-    _write_skipped(sidecar, skipped)
+        existing = read_scores(out)
+        done = {row["path"] for row in existing}
+        todo = [song for song in songs if song.path not in done]
+        new_rows, skipped = _score_songs(
+            todo, model_dir=model_dir, out=out, timeline=timeline, beam_args=beam_args,
+            batch_size=batch_size,
+        )
+        if new_rows or found_columns is None:
+            write_scores(out, existing + new_rows, timeline=timeline is not None)
+        sidecar = skipped_path(out)
+        write_skipped(sidecar, skipped)
     return ScoreReport(
         out=out,
         skipped_file=sidecar,
@@ -574,4 +439,54 @@ def score_catalog(
         already_scored=len(songs) - len(todo),
         scored=len(new_rows),
         skipped=skipped,
+        cleaned=tuple(cleaned),
     )
+
+
+def _score_songs(
+    todo: Sequence[Song],
+    *,
+    model_dir: str,
+    out: Path,
+    timeline: Optional[TimelineSettings],
+    beam_args: Sequence[str],
+    batch_size: int,
+) -> Tuple[List[dict], List[Tuple[str, str, str]]]:
+    """Runs the Beam pipeline on `todo`: (rows, skipped songs), in the listing's order.
+
+    The shards go to a hidden folder beside `out` (`.<name>.parts-*`), removed at the end.
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from mer_tfx import console
+
+    if not todo:
+        return [], []
+    parts = Path(tempfile.mkdtemp(prefix=parts_prefix(out), dir=out.parent))
+    try:
+        options = PipelineOptions(default_beam_args(beam_args))
+        # The workers of Beam's DirectRunner run on this machine and can advance a
+        # bar through a file; a remote runner's cannot.
+        local = options.view_as(StandardOptions).runner in _DIRECT_RUNNERS
+        with (
+            console.SharedProgress(total=len(todo), desc="mer score", unit="song") as progress,
+            beam.Pipeline(options=options) as p,
+        ):
+            build_scoring_pipeline(
+                p,
+                todo,
+                model_dir=model_dir,
+                parts_prefix=str(parts) + os.sep,
+                timeline=timeline,
+                batch_size=batch_size,
+                progress_path=progress.path if local else None,
+            )
+        order = {song.path: song.index for song in todo}
+        rows = sorted(_read_parts(parts, "scored"), key=lambda r: order[r["path"]])
+        skipped = sorted(
+            ((r["path"], r["song_id"], r["reason"]) for r in _read_parts(parts, _SKIPPED_TAG)),
+            key=lambda s: order[s[0]],
+        )
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    return rows, skipped
