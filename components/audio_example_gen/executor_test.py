@@ -17,7 +17,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
 from components import artifact_files, example_codec
-from components.audio_example_gen import component, custom_config, decode, executor, reports, splits
+from components.audio_example_gen import component, custom_config, executor, reports
 from components.conftest import TINY_FEATURES, TINY_PRESET, write_corrupt, write_csv
 from mer_tfx import contract, presets
 from mer_tfx.errors import DatasetError, ParameterError
@@ -259,30 +259,52 @@ def test_do_with_custom_splits_keeps_their_names(dataset_manifest, tmp_path):
     assert total == len(dataset_manifest["songs"])
 
 
+def _serialized_song_id(serialized):
+    return _song_id(tf.train.Example.FromString(serialized))
+
+
 def test_audio_to_example_is_the_tfx_input_source_transform(dataset_manifest):
     assert executor.Executor().GetInputSourceToExamplePTransform() is executor.AudioToExample
     properties = _exec_properties(dataset_manifest["root"])
     with test_pipeline.TestPipeline() as pipeline:
-        ids = pipeline | executor.AudioToExample(properties, "*") | beam.Map(_song_id)
+        ids = pipeline | executor.AudioToExample(properties, "*") | beam.Map(_serialized_song_id)
         assert_that(ids, equal_to(sorted(dataset_manifest["songs"])))
 
 
-def test_tfx_generate_examples_by_beam_splits_the_songs_by_song_id(dataset_manifest):
-    assert (
-        executor.Executor.GenerateExamplesByBeam
-        is base_example_gen_executor.BaseExampleGenExecutor.GenerateExamplesByBeam
-    )
+def test_generate_examples_by_beam_splits_the_input_transforms_examples_as_tfx_does(
+    dataset_manifest,
+):
+    hooks = []
+
+    class Recording(executor.Executor):
+        def GetInputSourceToExamplePTransform(self):  # noqa: N802 (TFX API)
+            hooks.append(super().GetInputSourceToExamplePTransform())
+            return hooks[-1]
+
     properties = _exec_properties(dataset_manifest["root"])
-    expected = {"train": [], "eval": []}
-    for song_id in dataset_manifest["songs"]:
-        song = decode.EncodedSong(song_id, "Q1", b"")
-        expected[("train", "eval")[splits.song_partition(song, 2, [8, 10])]].append(song_id)
+    split_config = component.default_output_config().split_config
     with test_pipeline.TestPipeline() as pipeline:
-        parts = executor.Executor().GenerateExamplesByBeam(pipeline, properties)
+        parts = Recording().GenerateExamplesByBeam(pipeline, properties)
         assert sorted(parts) == ["eval", "train"]
-        for name, examples in parts.items():
-            ids = examples | f"Id[{name}]" >> beam.Map(_song_id)
-            assert_that(ids, equal_to(expected[name]), label=f"Check[{name}]")
+        assert hooks == [executor.AudioToExample]
+        songs = [
+            examples
+            | f"Songs[{name}]"
+            >> beam.Map(
+                lambda serialized, name=name: (
+                    _serialized_song_id(serialized),
+                    # The split TFX's own partition gives the Example.
+                    name
+                    == ("train", "eval")[
+                        base_example_gen_executor._PartitionFn(
+                            tf.train.Example.FromString(serialized), 2, [8, 10], split_config
+                        )
+                    ],
+                )
+            )
+            for name, examples in parts.items()
+        ] | beam.Flatten()
+        assert_that(songs, equal_to([(song, True) for song in dataset_manifest["songs"]]))
 
 
 def test_do_reads_the_dataset_index_once(dataset_pmemo, tmp_path, monkeypatch):
