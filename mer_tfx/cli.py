@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import importlib
 import os
 import sys
@@ -179,7 +180,7 @@ def _run(name: str, args: argparse.Namespace, log: Path | None) -> int:
             return int(module.run(args) or 0)
     except MerTfxError as error:
         if log is not None:
-            traceback.print_exc()  # into the log
+            _traceback_to_log()
         console.say(f"mer {name}: error: {error}")
         return 1
     except KeyboardInterrupt:
@@ -188,11 +189,45 @@ def _run(name: str, args: argparse.Namespace, log: Path | None) -> int:
     except Exception as error:
         if log is None:
             raise
-        traceback.print_exc()
+        logged = _traceback_to_log()
+        where = f"the traceback is in {log}" if logged else "the disk is too full for the log"
+        if disk_full(error):
+            console.say(f"mer {name}: error: no space left on device: free some space, then "
+                        f"run the same command again ({where})")
+            return 1
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         console.say(f"mer {name}: failed: {type(error).__name__}: {first}")
-        console.say(f"mer {name}: the traceback is in {log}")
+        console.say(f"mer {name}: {where}")
         return 1
+
+
+def _traceback_to_log() -> bool:
+    """Prints the exception being handled into the log; False when it cannot be written
+    (a full disk), instead of raising from inside the error handling."""
+    try:
+        traceback.print_exc()
+        sys.stderr.flush()
+        return True
+    except OSError:
+        return False
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether `error`, or one it was raised from or while handling, is a full disk: an
+    OSError ENOSPC, TensorFlow's or Beam's "No space left on device", SQLite's (ML
+    Metadata's) "database or disk is full"."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        if any(text in str(error) for text in _DISK_FULL_TEXTS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+_DISK_FULL_TEXTS = ("No space left on device", "database or disk is full")
 
 
 if __name__ == "__main__":

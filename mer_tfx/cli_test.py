@@ -132,3 +132,53 @@ def test_default_output_is_under_the_current_folder_not_the_checkout(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "outputs" / configs.SYNTHETIC_DIR / "README.txt").is_file()
     assert (sorted(p.name for p in REPO.iterdir()), _snapshot(REPO / "outputs")) == before
+
+
+def test_a_full_disk_is_recognised_through_the_chain_of_errors():
+    import errno
+
+    def raised(error, *, during=None):
+        try:
+            try:
+                raise during or RuntimeError("first")
+            except Exception:
+                raise error  # noqa: B904 (the context is what is tested)
+        except Exception as caught:
+            return caught
+
+    beam = RuntimeError("ResourceExhaustedError: /out/x.gz; No space left on device")
+    assert cli.disk_full(raised(ValueError("database or disk is full"), during=beam))
+    assert cli.disk_full(raised(KeyError("mlmd"), during=OSError(errno.ENOSPC, "full")))
+    assert not cli.disk_full(raised(KeyError("mlmd"), during=OSError(errno.EACCES, "denied")))
+
+
+def test_a_second_pipeline_on_one_output_is_refused_and_leaves_the_log(tmp_path):
+    """Refused before its log is opened, with the holder's pid (the fault suite runs two
+    real pipelines at once: tests/faults)."""
+    from mer_tfx import run_lock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mer-pipeline.log").write_text("the first run's log\n")
+    hold = (
+        "import sys, time\n"
+        "from mer_tfx import run_lock\n"
+        "with run_lock.hold(sys.argv[1], holder='mer pipeline', what='out'):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    lock = run_lock.folder_lock(out, "mer-pipeline")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(lock)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = _mer("pipeline", "--output", str(out), cwd=tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"mer pipeline: error: another mer pipeline (pid {holder.pid}) is writing {out}: "
+        "wait for it to end, or give this one another output"
+    ]
+    assert (out / "mer-pipeline.log").read_text() == "the first run's log\n"

@@ -97,8 +97,9 @@ def say(line: str) -> None:
     tqdm.write(line, file=stream())
     stream().flush()
     if _LOG is not None:
-        _LOG.write(line + "\n")
-        _LOG.flush()
+        with contextlib.suppress(OSError):  # a full disk: the console line still counts
+            _LOG.write(line + "\n")
+            _LOG.flush()
 
 
 def progress(*, total: int | None, desc: str, unit: str = "it", **kwargs: Any):
