@@ -8,7 +8,8 @@ leaves, in the output folder:
   (`Trainer/model/<N>`) or partly written (`beam-temp-*` folders of a cut Beam write);
 - TFX's scratch folders of that execution: `<node>/.system/executor_execution/<id>/`
   and `<node>/.system/stateful_working_dir/<uuid>/`;
-- `.synthetic_data.mer-writing` when it was writing the synthetic dataset.
+- `.synthetic_data.mer-writing` when it was writing the synthetic dataset;
+- a half-copied `<serving base>/<version>/` when the Pusher was copying the model.
 
 The next run, holding the output folder's lock (`mer_tfx.run_lock`, so no other run is
 live), marks such executions CANCELED in ML Metadata and removes those folders before
@@ -37,6 +38,9 @@ _SYSTEM = ".system"
 _EXECUTOR_EXECUTION = "executor_execution"
 _STATEFUL_WORKING_DIR = "stateful_working_dir"
 _SHOWN = 3  # folders named in the console line
+PUSHER_NODE = "Pusher"
+PUSHED_DESTINATION = "pushed_destination"  # the PushedModel artifact's property (TFX)
+SERVING_MODEL_DIR = "Format-Serving"  # the Trainer's export inside its Model artifact (TFX)
 
 
 @dataclasses.dataclass
@@ -96,6 +100,9 @@ def clean_killed_runs(layout: Layout) -> Cleanup:
         )
         shutil.rmtree(folder, ignore_errors=True)
         cleanup.removed.append(_relative(folder, layout))
+    for version in _half_copied_pushes(store, unfinished, layout.serving_base):
+        shutil.rmtree(version, ignore_errors=True)
+        cleanup.removed.append(_relative(version, layout))
     return cleanup
 
 
@@ -171,6 +178,61 @@ def _folders_of(unfinished: Dict[int, Tuple[str, object]], pipeline_root: Path) 
         if stateful.is_dir():
             found.extend(sorted(p for p in stateful.iterdir() if p.is_dir()))
     return found
+
+
+def _half_copied_pushes(
+    store, unfinished: Dict[int, Tuple[str, object]], serving_base: Path
+) -> List[Path]:
+    """Version folders under `serving_base` that a killed Pusher left half-copied.
+
+    TFX's Pusher copies the model's files (saved_model.pb first, then variables/) into
+    `<serving base>/<version>/` before it records the push, so a Pusher killed while
+    copying leaves a version TF Serving cannot load. Such a folder is one made after that
+    Pusher execution started, that no artifact records as pushed, and that lacks some of
+    the files of the model the execution was pushing. A complete copy stays: it is the
+    blessed model, and it may be served already.
+    """
+    from ml_metadata.proto import metadata_store_pb2
+
+    pushes = [e for node, e in unfinished.values() if node == PUSHER_NODE]
+    if not pushes or not serving_base.is_dir():
+        return []
+    pushed = {
+        a.custom_properties[PUSHED_DESTINATION].string_value
+        for a in store.get_artifacts()
+        if PUSHED_DESTINATION in a.custom_properties
+    }
+    found = []
+    for execution in pushes:
+        inputs = [
+            e.artifact_id
+            for e in store.get_events_by_execution_ids([execution.id])
+            if e.type == metadata_store_pb2.Event.INPUT
+        ]
+        models = [
+            a for a in store.get_artifacts_by_id(inputs) if Path(a.uri).parent.name == "model"
+        ]
+        if len(models) != 1:
+            continue
+        source = Path(models[0].uri) / SERVING_MODEL_DIR
+        started = execution.create_time_since_epoch / 1000
+        for version in sorted(serving_base.iterdir()):
+            if (
+                version.is_dir()
+                and version.name.isdigit()
+                and str(version) not in pushed
+                and version.stat().st_mtime >= started
+                and _files(version) != _files(source)
+            ):
+                found.append(version)
+    return found
+
+
+def _files(folder: Path) -> Dict[str, int]:
+    """relative path -> size of every file under `folder`."""
+    return {
+        p.relative_to(folder).as_posix(): p.stat().st_size for p in folder.rglob("*") if p.is_file()
+    }
 
 
 def _related(folder: Path, artifact: Path) -> bool:

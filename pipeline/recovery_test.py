@@ -23,9 +23,9 @@ def _store(path: Path):
     return metadata_store.MetadataStore(config)
 
 
-def _record(store, *, node: str, state: str, outputs=()):
+def _record(store, *, node: str, state: str, outputs=(), inputs=()):
     """One execution of `node` in `state` (as TFX's launcher records it), with output
-    artifacts at `outputs`; returns its id."""
+    artifacts at `outputs` and input artifacts at `inputs`; returns its id."""
     from ml_metadata.proto import metadata_store_pb2 as pb
 
     def type_id(kind, name):
@@ -46,6 +46,12 @@ def _record(store, *, node: str, state: str, outputs=()):
             pb.Event(type=pb.Event.OUTPUT),
         )
         for uri in outputs
+    ] + [
+        (
+            pb.Artifact(type_id=type_id("artifact", "Model"), uri=str(uri)),
+            pb.Event(type=pb.Event.INPUT),
+        )
+        for uri in inputs
     ]
     execution_id, _, _ = store.put_execution(execution, artifacts, contexts)
     return execution_id
@@ -122,3 +128,32 @@ def test_a_cut_synthetic_write_is_removed(tmp_path):
     cleanup = recovery.clean_killed_runs(layout)
     assert not staging.exists()
     assert cleanup.removed == [".synthetic_data.mer-writing"]
+
+
+def _model_files(folder: Path, *, complete: bool = True) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"graph")
+    if complete:
+        (folder / "variables").mkdir()
+        (folder / "variables" / "variables.index").write_bytes(b"index")
+    return folder
+
+
+def test_a_push_cut_while_copying_is_removed_and_a_complete_one_stays(tmp_path):
+    """TFX's Pusher copies saved_model.pb first, so a half-copied version has one."""
+    import os
+
+    layout = Layout(output=tmp_path, pipeline_name=PIPELINE)
+    store = _store(layout.metadata_path)
+    model = layout.pipeline_root / "Trainer/model/1"
+    _model_files(model / "Format-Serving")
+    older = _model_files(layout.serving_base / "100", complete=False)  # before the push: kept
+    os.utime(older, (1, 1))
+    _record(store, node="Pusher", state="RUNNING", inputs=[model])
+    half = _model_files(layout.serving_base / "200", complete=False)
+    whole = _model_files(layout.serving_base / "201")
+
+    cleanup = recovery.clean_killed_runs(layout)
+    assert not half.exists()
+    assert whole.is_dir() and older.is_dir()
+    assert cleanup.removed == ["serving_model/mer/200"]
