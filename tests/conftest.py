@@ -1,4 +1,5 @@
-"""Shared test fixtures: the location of ../shared/data and small 4Q layouts built from it."""
+"""Shared test fixtures: the location of ../shared/data and small 4Q layouts built from it;
+the fault suite's `--fault-table PATH` option (tests/faults)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fault-table",
+        metavar="PATH",
+        default=None,
+        help="also write the fault suite's table (tests/faults) to PATH",
+    )
 
 
 def shared_data_dir() -> Path:
