@@ -30,6 +30,7 @@ POINTS = (
     "pipeline.before.<node id>",  # the local runner, before it launches a component
     "pipeline.after.<node id>",  # ... and after the component has ended
     "synthetic.write",  # writing the synthetic dataset, after its first clip
+    "example_gen.song",  # the AudioExampleGen, after decoding a song
     "log_mel.batch",  # the LogMelTransform, computing a batch of songs
     "trainer.between_stages",  # the Trainer, after stage 1 and before stage 2
     "score.song",  # `mer score`, scoring one song (on a Beam worker)

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from components import example_codec
 from components.audio_example_gen import audio_levels
-from mer_tfx import console, contract
+from mer_tfx import console, contract, faults
 from mer_tfx.errors import AudioLoadError
 from mer_tfx.presets import FeatureConfig
 
@@ -195,6 +195,7 @@ class DecodeSongFn(beam.DoFn):
         except Exception as error:  # a decoder bug on one file must not stop the run
             reason = f"{type(error).__name__}: {error}"
         else:
+            faults.fault_point("example_gen.song")
             self._decoded.inc()
             console.advance(self._progress_path)
             yield EncodedSong(

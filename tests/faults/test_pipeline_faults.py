@@ -56,6 +56,13 @@ class Case:
 
 CASES = [
     Case(
+        "example_gen.song,SIGKILL,3",
+        "inside AudioExampleGen (the third song decoded)",
+        "data",
+        cut="AudioExampleGen",
+        cut_states=("RUNNING",),
+    ),
+    Case(
         "pipeline.after.AudioExampleGen",
         "between AudioExampleGen and the next component",
         "data",
