@@ -7,6 +7,9 @@ does not handle (e.g. ``.m4a``) go to audioread, librosa's fallback decoder,
 so such formats still load where a system decoder (ffmpeg, GStreamer) exists;
 a WAV/MP3/FLAC/OGG file libsndfile cannot decode is reported as corrupt.
 
+`load_clip_with_info` gives the clip and the file's header facts (`audio_info`'s)
+from one open, for callers that need both.
+
 Every failure a user can cause with a bad file raises
 `mer_tfx.errors.AudioLoadError`, which names the file and says what is wrong:
 missing, empty, undecodable, without samples, or with NaN/inf samples.
@@ -109,18 +112,27 @@ def _check_file(path: Path) -> None:
         raise AudioLoadError(str(path), "file is empty (0 bytes)")
 
 
-def _soundfile_read(source, duration: Optional[float] = None) -> Tuple[np.ndarray, int]:
+def _soundfile_read(
+    source, duration: Optional[float] = None
+) -> Tuple[np.ndarray, int, Optional[AudioInfo]]:
     """Decodes with soundfile, the first `duration` seconds (all when None).
 
-    Returns float32 [samples, channels] and the native rate.
+    Returns float32 [samples, channels], the native rate and the header facts, all
+    from one open (`AudioInfo` as `audio_info` gives it; None for a rate <= 0,
+    which `_finish` rejects).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with soundfile.SoundFile(source) as handle:
             rate = int(handle.samplerate)
+            info = (
+                AudioInfo(rate, int(handle.channels), float(handle.frames) / float(rate))
+                if rate > 0
+                else None
+            )
             frames = -1 if duration is None else int(np.ceil(duration * rate))
             data = handle.read(frames, dtype="float32", always_2d=True)
-    return data, rate
+    return data, rate, info
 
 
 def _fallback_read(path: str) -> Tuple[np.ndarray, int]:
@@ -148,7 +160,10 @@ def _short_reason(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _decode_path(path: Path, duration: Optional[float]) -> Tuple[np.ndarray, int]:
+def _decode_path(
+    path: Path, duration: Optional[float]
+) -> Tuple[np.ndarray, int, Optional[AudioInfo]]:
+    """`_soundfile_read` of the file, or audioread's decode of all of it (no header facts)."""
     try:
         return _soundfile_read(str(path), duration)
     except Exception as primary:  # libsndfile raises LibsndfileError / RuntimeError
@@ -156,7 +171,7 @@ def _decode_path(path: Path, duration: Optional[float]) -> Tuple[np.ndarray, int
         if _soundfile_handles(path.name):
             raise AudioLoadError(str(path), reason) from primary
         try:
-            return _fallback_read(str(path))
+            return (*_fallback_read(str(path)), None)
         except Exception as fallback:
             raise AudioLoadError(
                 str(path), f"{reason}; audioread: {_short_reason(fallback)}"
@@ -215,12 +230,18 @@ def load_audio(
     """
     sample_rate = _check_sample_rate(sample_rate)
     duration = _check_duration(duration)
-    path = Path(path)
+    return _load(Path(path), sample_rate=sample_rate, mono=mono, duration=duration)[0]
+
+
+def _load(
+    path: Path, *, sample_rate: int, mono: bool, duration: Optional[float]
+) -> Tuple[np.ndarray, Optional[AudioInfo]]:
+    """`load_audio` of checked arguments, with the header facts of the same open."""
     _check_file(path)
-    data, rate = _decode_path(path, duration)
+    data, rate, info = _decode_path(path, duration)
     if duration is not None:
         data = data[: int(np.ceil(duration * rate))]  # the audioread fallback decodes it all
-    return _finish(data, rate, sample_rate=sample_rate, mono=mono, name=str(path))
+    return _finish(data, rate, sample_rate=sample_rate, mono=mono, name=str(path)), info
 
 
 def decode_audio_bytes(
@@ -254,7 +275,7 @@ def decode_audio_bytes(
     if not data:
         raise AudioLoadError(name, "file is empty (0 bytes)")
     try:
-        decoded, rate = _soundfile_read(io.BytesIO(data), duration)
+        decoded, rate, _ = _soundfile_read(io.BytesIO(data), duration)
     except Exception as primary:
         reason = f"cannot decode audio (corrupt or unsupported format): {_short_reason(primary)}"
         if name == "<bytes>" or _soundfile_handles(name):
@@ -293,6 +314,38 @@ def load_clip(path: PathLike, *, sample_rate: int, clip_seconds: float = 30.0) -
         AudioLoadError: as `load_audio`.
         ParameterError: `sample_rate` or `clip_seconds` is not positive.
     """
+    return load_clip_with_info(path, sample_rate=sample_rate, clip_seconds=clip_seconds)[0]
+
+
+def load_clip_with_info(
+    path: PathLike, *, sample_rate: int, clip_seconds: float = 30.0
+) -> Tuple[np.ndarray, Optional[AudioInfo]]:
+    """`load_clip` and `audio_info` of a file from one open of it.
+
+    The clip is `load_clip`'s, sample for sample, and a bad file raises its error;
+    the header facts are read from the handle that decodes the clip, so a caller
+    that needs both (the ExampleGen, `mer score`) opens each file once, not twice.
+
+    Args:
+        path: an audio file (see `load_audio`).
+        sample_rate: rate of the clip in Hz.
+        clip_seconds: clip duration. Defaults to 30.0 (the paper's).
+
+    Returns:
+        (clip float32 [round(clip_seconds * sample_rate)] in [-1, 1], `AudioInfo` of
+        the file as `audio_info` gives it, or None when only the audioread fallback
+        could decode it: then `audio_info` cannot read its header either).
+
+    Raises:
+        AudioLoadError: as `load_audio`.
+        ParameterError: `sample_rate` or `clip_seconds` is not positive.
+
+    Example:
+
+        >>> clip, info = load_clip_with_info("song.mp3", sample_rate=22050)  # doctest: +SKIP
+        >>> clip.shape, info.seconds  # doctest: +SKIP
+        ((661500,), 212.4)
+    """
     sample_rate = _check_sample_rate(sample_rate)
     if not isinstance(clip_seconds, (int, float, np.floating, np.integer)) or not clip_seconds > 0:
         raise ParameterError(
@@ -308,13 +361,13 @@ def load_clip(path: PathLike, *, sample_rate: int, clip_seconds: float = 30.0) -
 
     # Decode only what the clip needs, plus a margin so the resampler's filter sees the
     # same neighbourhood as in a full decode (the kept samples are then identical).
-    waveform = load_audio(
-        path,
+    waveform, info = _load(
+        Path(path),
         sample_rate=sample_rate,
         mono=True,
         duration=float(clip_seconds) + _CLIP_MARGIN_SECONDS,
     )
-    return loop_to_length_np(waveform, num_samples=num_samples)
+    return loop_to_length_np(waveform, num_samples=num_samples), info
 
 
 def audio_info(path: PathLike) -> AudioInfo:

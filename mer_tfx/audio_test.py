@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import collections
 import os
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ from mer_tfx.audio import (
     decode_audio_bytes,
     load_audio,
     load_clip,
+    load_clip_with_info,
 )
 from mer_tfx.errors import AudioLoadError, ParameterError
 
@@ -237,6 +240,62 @@ def test_bad_files_raise_audio_load_error_naming_the_file(tmp_path):
             assert reason in info.value.reason, (path, info.value.reason)
 
 
+def _count_opens(monkeypatch) -> collections.Counter:
+    """From now on, counts by file name each open of a file: libsndfile's
+    (`soundfile.SoundFile`, which `soundfile.info` opens too) and Python's (`open`)."""
+    counts = collections.Counter()
+    real_sound_file, real_open = soundfile.SoundFile, builtins.open
+
+    class CountingSoundFile(real_sound_file):
+        def __init__(self, file, *args, **kwargs):
+            if isinstance(file, (str, os.PathLike)):
+                counts[os.fspath(file)] += 1
+            super().__init__(file, *args, **kwargs)
+
+    def counting_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)):
+            counts[os.fspath(file)] += 1
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(soundfile, "SoundFile", CountingSoundFile)
+    monkeypatch.setattr(builtins, "open", counting_open)
+    return counts
+
+
+@pytest.mark.parametrize("fmt,ext,subtype", FORMATS, ids=[f[0] for f in FORMATS])
+@pytest.mark.parametrize("rate,channels,seconds", [(16000, 1, 0.7), (44100, 2, 2.5)])
+def test_load_clip_with_info_is_load_clip_and_audio_info(
+    tmp_path, fmt, ext, subtype, rate, channels, seconds
+):
+    noise = np.random.default_rng(1).uniform(-0.5, 0.5, size=(int(rate * seconds), channels))
+    path = tmp_path / f"noise.{ext}"
+    soundfile.write(str(path), noise, rate, format=fmt, subtype=subtype)
+    clip, info = load_clip_with_info(path, sample_rate=TARGET_RATE, clip_seconds=1.5)
+    np.testing.assert_array_equal(clip, load_clip(path, sample_rate=TARGET_RATE, clip_seconds=1.5))
+    assert isinstance(info, AudioInfo)
+    assert info == audio_info(path)
+
+
+def test_load_clip_with_info_opens_the_file_once(tmp_path, monkeypatch):
+    path = tmp_path / "stereo.flac"
+    soundfile.write(str(path), np.zeros((3 * 32000, 2), np.float32), 32000)
+    opens = _count_opens(monkeypatch)
+    clip, info = load_clip_with_info(path, sample_rate=TARGET_RATE, clip_seconds=1.0)
+    assert clip.shape == (TARGET_RATE,)
+    assert tuple(info) == (32000, 2, pytest.approx(3.0))
+    assert opens[str(path)] == 1
+
+
+def test_load_clip_with_info_raises_load_clips_error(tmp_path):
+    for path, _ in _bad_file_cases(tmp_path):
+        with pytest.raises(AudioLoadError) as ours:
+            load_clip_with_info(path, sample_rate=TARGET_RATE)
+        with pytest.raises(AudioLoadError) as theirs:
+            load_clip(path, sample_rate=TARGET_RATE)
+        assert (ours.value.path, ours.value.reason) == (theirs.value.path, theirs.value.reason)
+        assert "\n" not in str(ours.value)
+
+
 def test_audio_info_rejects_bad_files(tmp_path):
     for path, _ in _bad_file_cases(tmp_path)[:4]:
         with pytest.raises(AudioLoadError, match=path.name):
@@ -252,12 +311,15 @@ def test_formats_libsndfile_lacks_fall_back_to_audioread(tmp_path, monkeypatch):
     path = tmp_path / "song.m4a"
     soundfile.write(str(path), tone, 16000, format="WAV", subtype="PCM_16")
 
-    def fail(source):
+    def fail(source, duration=None):
         raise RuntimeError("Format not recognised.")
 
     monkeypatch.setattr(audio, "_soundfile_read", fail)
     out = load_audio(path, sample_rate=16000)
     np.testing.assert_allclose(out, tone, atol=1.0 / 32768)  # 16-bit quantisation step
+    clip, info = load_clip_with_info(path, sample_rate=16000, clip_seconds=0.5)
+    np.testing.assert_array_equal(clip, out)
+    assert info is None  # no libsndfile header: the caller goes without the facts
 
     garbage = tmp_path / "garbage.m4a"
     garbage.write_bytes(b"\x00\x01garbage" * 100)
@@ -279,8 +341,9 @@ def test_bad_sample_rate_is_a_parameter_error(tmp_path, bad):
 
 @pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "30"])
 def test_bad_clip_seconds_is_a_parameter_error(tmp_path, bad):
-    with pytest.raises(ParameterError, match="clip_seconds"):
-        load_clip(tmp_path / "x.wav", sample_rate=TARGET_RATE, clip_seconds=bad)
+    for load in (load_clip, load_clip_with_info):
+        with pytest.raises(ParameterError, match="clip_seconds"):
+            load(tmp_path / "x.wav", sample_rate=TARGET_RATE, clip_seconds=bad)
 
 
 @pytest.mark.e2e

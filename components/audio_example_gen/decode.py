@@ -10,14 +10,11 @@ serialized tf.Example and what splitting and counting need.
 
 from __future__ import annotations
 
-import io
 import logging
-import warnings
 from typing import Any, Dict, Iterator, Mapping, NamedTuple, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
-import soundfile
 import tensorflow as tf
 
 from components import example_codec
@@ -109,62 +106,34 @@ def encode_song_example(
     )
 
 
-# `mer_tfx.audio.load_clip`'s margin: it decodes this much past the clip so that the
-# resampler sees the same neighbourhood as in a full decode.
-_CLIP_MARGIN_SECONDS = 0.1
-
-
-def _read_start(path: str, seconds: float) -> Tuple[np.ndarray, int, Dict[str, Any]]:
-    """One open of `path` by libsndfile: float32 [frames, channels] of its first
-    `seconds`, its sample rate, and its header facts (duration, sample rate)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with soundfile.SoundFile(path) as sound:
-            rate = int(sound.samplerate)
-            facts = {
-                contract.DURATION_SECONDS: float(sound.frames) / float(rate),
-                contract.SOURCE_SAMPLE_RATE: rate,
-            }
-            frames = sound.read(int(np.ceil(seconds * rate)), dtype="float32", always_2d=True)
-    return frames, rate, facts
-
-
 def load_song(path: str, *, features: FeatureConfig) -> Tuple[np.ndarray, Dict[str, Any]]:
-    """A song's clip and its file's header facts, from one open of the file.
-
-    The clip is `mer_tfx.audio.load_clip`'s, sample for sample: the frames read here
-    (the clip's length plus load_clip's margin, at the file's rate) are finished by
-    `mer_tfx.audio.decode_audio_bytes` (checks, mono mix, soxr resampling, clipping),
-    handed over as a lossless float WAV in memory, since mer_tfx.audio finishes a
-    decode only from a path or from encoded bytes. A file libsndfile cannot read goes
-    to `load_clip` itself, which names the file and says why, or decodes a format
-    only audioread reads (then without header facts).
+    """A song's clip and its file's header facts, from one open of the file
+    (`mer_tfx.audio.load_clip_with_info`).
 
     Args:
         path: the audio file.
         features: the preset's feature settings (sample rate, clip length).
 
     Returns:
-        (waveform float32 [features.clip_samples] in [-1, 1], {DURATION_SECONDS,
-        SOURCE_SAMPLE_RATE} of the file, or {} when libsndfile cannot read it).
+        (waveform float32 [features.clip_samples] in [-1, 1], `mer_tfx.audio.load_clip`'s
+        sample for sample; {DURATION_SECONDS, SOURCE_SAMPLE_RATE} of the file, or {}
+        when only the audioread fallback could decode it, which reads no header).
 
     Raises:
-        AudioLoadError: missing, empty or undecodable file, no or non-finite samples.
+        AudioLoadError: missing, empty or undecodable file, no or non-finite samples;
+            `load_clip`'s one-line reason.
     """
     from mer_tfx import audio
-    from mer_tfx.features import loop_to_length_np
 
-    try:
-        frames, rate, facts = _read_start(path, float(features.clip_seconds) + _CLIP_MARGIN_SECONDS)
-    except Exception:  # libsndfile's LibsndfileError, RuntimeError, OSError
-        clip = audio.load_clip(
-            path, sample_rate=features.sample_rate, clip_seconds=features.clip_seconds
-        )
-        return clip, {}
-    wav = io.BytesIO()
-    soundfile.write(wav, frames, rate, format="WAV", subtype="FLOAT")
-    waveform = audio.decode_audio_bytes(wav.getvalue(), sample_rate=features.sample_rate, name=path)
-    return loop_to_length_np(waveform, num_samples=features.clip_samples), facts
+    waveform, info = audio.load_clip_with_info(
+        path, sample_rate=features.sample_rate, clip_seconds=features.clip_seconds
+    )
+    if info is None:
+        return waveform, {}
+    return waveform, {
+        contract.DURATION_SECONDS: info.seconds,
+        contract.SOURCE_SAMPLE_RATE: info.sample_rate,
+    }
 
 
 class DecodeSongFn(beam.DoFn):

@@ -227,19 +227,18 @@ class ScoreSongsFn(beam.DoFn):
 
     def _decode(self, song: Song) -> Tuple[np.ndarray, np.ndarray, float]:
         """(model clip, the whole song or None, seconds); raises AudioLoadError."""
-        from mer_tfx.audio import audio_info, load_audio, load_clip
+        from mer_tfx.audio import load_audio, load_clip_with_info
         from mer_tfx.features import loop_to_length_np
 
         if self._timeline is not None:
             song_audio = load_audio(song.path, sample_rate=self._rate)
             clip = loop_to_length_np(song_audio, num_samples=self._clip_samples)
             return clip, song_audio, len(song_audio) / self._rate
-        clip = load_clip(song.path, sample_rate=self._rate, clip_seconds=self._clip_seconds)
-        try:
-            seconds = audio_info(song.path).seconds  # the header: no second decode
-        except AudioLoadError:
-            seconds = math.nan
-        return clip, None, seconds
+        # The clip and the header's duration from one open of the file.
+        clip, info = load_clip_with_info(
+            song.path, sample_rate=self._rate, clip_seconds=self._clip_seconds
+        )
+        return clip, None, math.nan if info is None else info.seconds
 
     def _predict(self, clips: List[np.ndarray]) -> List[Prediction | ServingError]:
         try:
