@@ -154,9 +154,14 @@ def create_pipeline(config: RunConfig) -> tfx.dsl.Pipeline:
     )
     transform = LogMelTransform(examples=example_gen.outputs["examples"])
     # Ingest runs on all cores by default; the user's runner/mode/worker args replace that.
-    # The dataset's size only matters when the worker count is left to the default.
+    # The dataset's size only matters when the worker count is left to the default; it is
+    # counted here only when the caller has not (`mer pipeline` has: `describe_data`).
     workers = config.ingest_workers
-    songs = _local_song_count(config.data_root) if workers is None else None
+    songs = None
+    if workers is None:
+        songs = config.dataset_songs
+        if songs is None:
+            songs = _local_song_count(config.data_root)
     ingest_args = beam_args.ingest_beam_args(
         list(config.beam_pipeline_args), workers=workers, songs=songs
     )

@@ -67,6 +67,9 @@ class RunConfig:
         enable_cache: reuse the outputs of components whose inputs did not change.
         unlabeled_data: a folder of audio without labels that stage 1 trains on too.
         example_gen_kwargs: extra keyword arguments of AudioExampleGen (`layout`, ...).
+        dataset_songs: how many songs the local dataset lists, when the caller has
+            indexed it already (`mer pipeline`, with `pipeline.runner.describe_data`);
+            None: `create_pipeline` indexes it itself when it needs the number.
     """
 
     preset: Preset
@@ -87,9 +90,10 @@ class RunConfig:
     enable_cache: bool = True
     unlabeled_data: str | None = None
     example_gen_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    dataset_songs: int | None = None
 
     def replace(self, **changes) -> RunConfig:
-        """A copy with some fields changed (tests, benchmarks)."""
+        """A copy with some fields changed (tests, benchmarks, `dataset_songs`)."""
         return dataclasses.replace(self, **changes)
 
 

@@ -1,6 +1,8 @@
 """Runs a local pipeline: what `mer pipeline` (and `pipeline/local.py` as a script) calls.
 
-`describe_data` checks and describes the dataset before TFX starts; `run_pipeline`
+`describe_data` checks and describes the dataset before TFX starts (and counts its
+songs, which the run's `RunConfig.dataset_songs` carries to `create_pipeline`, so that
+a run indexes the dataset twice: here and in the AudioExampleGen); `run_pipeline`
 builds the pipeline of a `RunConfig` and runs it with LocalDagRunner, printing each
 component's start and end (`pipeline.run_report.ComponentProgress`), and returns the
 run's `PipelineReport`. It holds the output folder's lock while it runs and first
@@ -13,7 +15,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from mer_tfx import console, faults, run_lock
 from pipeline.layout import Layout
@@ -21,8 +23,20 @@ from pipeline.run_config import RunConfig
 from pipeline.run_report import ComponentProgress, PipelineReport, summarise
 
 
-def describe_data(data_root: Path) -> str:
-    """One line on the dataset found: its layout, songs per quadrant and skipped entries.
+class DataSummary(NamedTuple):
+    """What `describe_data` found.
+
+    Attributes:
+        line: one line on the dataset: its layout, songs per quadrant and skipped entries.
+        songs: how many songs it lists (`RunConfig.dataset_songs`).
+    """
+
+    line: str
+    songs: int
+
+
+def describe_data(data_root: Path) -> DataSummary:
+    """Indexes the dataset and describes it: one line, and its number of songs.
 
     Raises:
         DatasetError: the folder or manifest has no layout mer-tfx reads (before
@@ -33,7 +47,10 @@ def describe_data(data_root: Path) -> str:
     index = read_dataset(data_root)
     counts = ", ".join(f"{q} {n}" for q, n in index.quadrant_counts().items())
     skipped = f", {len(index.skipped)} entries without audio or label" if index.skipped else ""
-    return f"{data_root} ({index.layout} layout: {len(index.records)} songs, {counts}{skipped})"
+    songs = len(index.records)
+    return DataSummary(
+        f"{data_root} ({index.layout} layout: {songs} songs, {counts}{skipped})", songs
+    )
 
 
 def run_pipeline(config: RunConfig, *, verbose: bool = False) -> PipelineReport:

@@ -79,7 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = run_config_from(args)
     layout = config.layout
-    console.say(f"mer pipeline: data {describe_data(Path(config.data_root))}")
+    data = describe_data(Path(config.data_root))
+    console.say(f"mer pipeline: data {data.line}")
+    config = config.replace(dataset_songs=data.songs)  # the pipeline does not index it again
     console.say(f"mer pipeline: output {layout.output}, preset {config.preset.name}")
     report = run_pipeline(config, verbose=args.verbose)
     print_report(report, layout=layout)
