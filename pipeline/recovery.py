@@ -49,7 +49,8 @@ class Cleanup:
 
     Attributes:
         marked: (execution id, node id, state it had) of each execution marked CANCELED.
-        removed: the folders removed, relative to the output folder.
+        removed: the folders removed, relative to the pipeline root (to the output
+            folder for those outside it).
         beam_temp: how many `beam-temp-*` folders were among or inside them.
     """
 
