@@ -236,7 +236,9 @@ def _rel(path: Path, output: Path) -> str:
 
 def _size(folder: Path) -> str:
     files = [p for p in folder.rglob("*") if p.is_file()]
-    return "no files" if not files else f"{len(files)} files"
+    if not files:
+        return "no files"
+    return "1 file" if len(files) == 1 else f"{len(files)} files"
 
 
 # ------------------------------------------------------------------ the served model
@@ -318,7 +320,7 @@ def summarise_left(items: Sequence[str], *, limit: int = 6) -> str:
         return "nothing"
     temp = [item for item in items if "beam-temp-" in item]
     short = [
-        _UUID.sub("<uuid>", item.replace(f"tfx/{PIPELINE}/", ""))
+        _UUID.sub("UUID", item.replace(f"tfx/{PIPELINE}/", ""))
         for item in items
         if item not in temp
     ]
