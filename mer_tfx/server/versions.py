@@ -94,9 +94,9 @@ class ModelManager:
 
     def _try_load(self, version: int) -> Servable | None:
         path = Path(self.config.base_path) / str(version)
-        # saved_model.pb is the completion marker (the TFX Pusher copies it last, as TF
-        # Serving expects). Wait until it has not changed for a moment, so a file still
-        # being written is not read; a failed load is retried while the folder's files change.
+        # TFX 1.16's Pusher copies saved_model.pb first, so its presence does not mean the
+        # version is complete: wait until it has not changed for a moment, so a file still
+        # being written is not read, and retry a failed load while the folder's files change.
         try:
             stat = next(
                 (path / name).stat() for name in SAVED_MODEL_FILES if (path / name).exists()
