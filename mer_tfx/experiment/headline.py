@@ -3,7 +3,8 @@
 Which CSVs make which row is written once, in a JSON spec (`docs/results/headline.json`),
 so renaming a results folder is a one-line change there:
 
-    {"data": "...", "rounds": "...", "note": "...", "segment_seconds": 5,
+    {"data": "...", "rounds": "...", "experiment": "mer experiment ...", "note": "...",
+     "segment_seconds": 5,
      "rows": [{"name": "two-stage (default)",
                "sources": [{"results": "4q400-seed101-stage1-early-stopping/results.csv",
                             "variant": "mask-mean", "head": "bilstm"}, ...]},
@@ -136,8 +137,10 @@ def build_table(spec_path: Path = DEFAULT_SPEC, *, command: Optional[str] = None
     command = command or f"python -m mer_tfx.experiment.headline --write {DEFAULT_PAGE}"
     lines += ["", f"Data: {spec['data']}; {spec['rounds']}. Means over folds x rounds; F1 of "
               "the \"high\" class; quadrants from per-song predictions where a run has them "
-              f"(`predictions.csv`), else –. Sources: `{_shown(spec_path)}`. Rebuild: "
-              f"`{command}`." + (f" {spec['note']}" if spec.get("note") else "")]
+              f"(`predictions.csv`), else –."
+              + (f" Made by `{spec['experiment']}`." if spec.get("experiment") else "")
+              + f" Sources: `{_shown(spec_path)}`. Rebuild: `{command}`."
+              + (f" {spec['note']}" if spec.get("note") else "")]
     return "\n".join(lines)
 
 

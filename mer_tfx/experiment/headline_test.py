@@ -46,7 +46,8 @@ def _write_run(folder: Path, *, with_predictions: bool):
 def test_rows_average_their_folds_and_quadrants_need_predictions(tmp_path):
     _write_run(tmp_path / "new", with_predictions=True)
     _write_run(tmp_path / "old", with_predictions=False)
-    spec = {"data": "d", "rounds": "r", "segment_seconds": 5, "rows": [
+    spec = {"data": "d", "rounds": "r", "experiment": "mer experiment X --seed 7",
+            "segment_seconds": 5, "rows": [
         {"name": "new", "sources": [{"results": "new/results.csv", "variant": "mask-mean"}]},
         {"name": "old", "sources": [{"results": "old/results.csv", "variant": "mask-mean"}]},
         {"name": "majority class", "majority_of": "new"},
@@ -58,6 +59,7 @@ def test_rows_average_their_folds_and_quadrants_need_predictions(tmp_path):
     assert "| old | 75.00 | 75.00 | 100.00 | 100.00 | – | – |" in table
     assert "| majority class | 50.00 | 66.67 | 50.00 | 66.67 | – | – |" in table
     assert "| paper | 66.89 | – | – | – | – | – |" in table
+    assert "Made by `mer experiment X --seed 7`." in table
 
 
 def test_write_replaces_only_the_text_between_the_markers():
