@@ -25,6 +25,8 @@ import dataclasses
 import errno
 import importlib
 import os
+import re
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -192,8 +194,8 @@ def _run(name: str, args: argparse.Namespace, log: Path | None) -> int:
         logged = _traceback_to_log()
         where = f"the traceback is in {log}" if logged else "the disk is too full for the log"
         if disk_full(error):
-            console.say(f"mer {name}: error: no space left on device: free some space, then "
-                        f"run the same command again ({where})")
+            console.say(f"mer {name}: error: no space left on device{_full_disk_where(error)}: "
+                        f"free some space, then run the same command again ({where})")
             return 1
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         console.say(f"mer {name}: failed: {type(error).__name__}: {first}")
@@ -228,6 +230,38 @@ def disk_full(error: BaseException) -> bool:
 
 
 _DISK_FULL_TEXTS = ("No space left on device", "database or disk is full")
+# TensorFlow's and Beam's form: "ResourceExhaustedError: /out/x.gz; No space left on device".
+_FULL_PATH = re.compile(r"(/[^\s;:'\"]+); No space left on device")
+
+
+def full_disk_path(error: BaseException) -> str | None:
+    """The file a full disk stopped, where the chain of errors names one: an ENOSPC
+    OSError's `filename`, or the path in TensorFlow's or Beam's message; else None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC and error.filename:
+            return str(error.filename)
+        match = _FULL_PATH.search(str(error))
+        if match:
+            return match.group(1)
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _full_disk_where(error: BaseException) -> str:
+    """" while writing PATH (N MB free there)" where the path is known, else ""."""
+    path = full_disk_path(error)
+    if path is None:
+        return ""
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = f" ({shutil.disk_usage(folder).free / 2**20:.0f} MB free there)"
+    except OSError:
+        free = ""
+    return f" while writing {path}{free}"
 
 
 if __name__ == "__main__":

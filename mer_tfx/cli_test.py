@@ -152,6 +152,29 @@ def test_a_full_disk_is_recognised_through_the_chain_of_errors():
     assert not cli.disk_full(raised(KeyError("mlmd"), during=OSError(errno.EACCES, "denied")))
 
 
+def test_a_full_disk_names_the_file_it_stopped_where_the_errors_do(tmp_path):
+    import errno
+
+    def during(cause, error):
+        try:
+            try:
+                raise cause
+            except Exception:
+                raise error  # noqa: B904 (the context is what is tested)
+        except Exception as caught:
+            return caught
+
+    target = tmp_path / "out" / "model.keras"
+    assert cli.full_disk_path(during(OSError(errno.ENOSPC, "full", str(target)),
+                                     KeyError("mlmd"))) == str(target)
+    beam = RuntimeError("ResourceExhaustedError: /out/x.gz; No space left on device")
+    assert cli.full_disk_path(during(beam, ValueError("database or disk is full"))) == "/out/x.gz"
+    assert cli.full_disk_path(ValueError("database or disk is full")) is None
+    # The free space is that of the nearest folder that exists.
+    where = cli._full_disk_where(OSError(errno.ENOSPC, "full", str(target)))
+    assert where.startswith(f" while writing {target} (") and where.endswith(" MB free there)")
+
+
 def test_a_second_pipeline_on_one_output_is_refused_and_leaves_the_log(tmp_path):
     """Refused before its log is opened, with the holder's pid (the fault suite runs two
     real pipelines at once: tests/faults)."""
