@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
-import collections
 import os
 import time
 from pathlib import Path
@@ -21,6 +19,7 @@ from mer_tfx.audio import (
     load_clip_with_info,
 )
 from mer_tfx.errors import AudioLoadError, ParameterError
+from tests.fixtures.opens import count_opens
 
 TARGET_RATE = 22050
 
@@ -240,28 +239,6 @@ def test_bad_files_raise_audio_load_error_naming_the_file(tmp_path):
             assert reason in info.value.reason, (path, info.value.reason)
 
 
-def _count_opens(monkeypatch) -> collections.Counter:
-    """From now on, counts by file name each open of a file: libsndfile's
-    (`soundfile.SoundFile`, which `soundfile.info` opens too) and Python's (`open`)."""
-    counts = collections.Counter()
-    real_sound_file, real_open = soundfile.SoundFile, builtins.open
-
-    class CountingSoundFile(real_sound_file):
-        def __init__(self, file, *args, **kwargs):
-            if isinstance(file, (str, os.PathLike)):
-                counts[os.fspath(file)] += 1
-            super().__init__(file, *args, **kwargs)
-
-    def counting_open(file, *args, **kwargs):
-        if isinstance(file, (str, os.PathLike)):
-            counts[os.fspath(file)] += 1
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(soundfile, "SoundFile", CountingSoundFile)
-    monkeypatch.setattr(builtins, "open", counting_open)
-    return counts
-
-
 @pytest.mark.parametrize("fmt,ext,subtype", FORMATS, ids=[f[0] for f in FORMATS])
 @pytest.mark.parametrize("rate,channels,seconds", [(16000, 1, 0.7), (44100, 2, 2.5)])
 def test_load_clip_with_info_is_load_clip_and_audio_info(
@@ -279,7 +256,7 @@ def test_load_clip_with_info_is_load_clip_and_audio_info(
 def test_load_clip_with_info_opens_the_file_once(tmp_path, monkeypatch):
     path = tmp_path / "stereo.flac"
     soundfile.write(str(path), np.zeros((3 * 32000, 2), np.float32), 32000)
-    opens = _count_opens(monkeypatch)
+    opens = count_opens(monkeypatch)
     clip, info = load_clip_with_info(path, sample_rate=TARGET_RATE, clip_seconds=1.0)
     assert clip.shape == (TARGET_RATE,)
     assert tuple(info) == (32000, 2, pytest.approx(3.0))

@@ -1,7 +1,4 @@
-import builtins
-import collections
 import logging
-import os
 
 import apache_beam as beam
 import numpy as np
@@ -16,6 +13,7 @@ from components.audio_example_gen import decode
 from components.conftest import TINY_FEATURES, song_dict, write_corrupt, write_tone
 from mer_tfx import audio, contract
 from mer_tfx.errors import AudioLoadError
+from tests.fixtures.opens import count_opens
 
 
 def _parse(song):
@@ -162,35 +160,13 @@ def test_decoded_examples_carry_the_audio_level_facts(tmp_path):
         )
 
 
-def _count_opens(monkeypatch) -> collections.Counter:
-    """From now on, counts by file name each open of a file: libsndfile's
-    (`soundfile.SoundFile`, which `soundfile.info` opens too) and Python's (`open`)."""
-    counts = collections.Counter()
-    real_sound_file, real_open = soundfile.SoundFile, builtins.open
-
-    class CountingSoundFile(real_sound_file):
-        def __init__(self, file, *args, **kwargs):
-            if isinstance(file, (str, os.PathLike)):
-                counts[os.fspath(file)] += 1
-            super().__init__(file, *args, **kwargs)
-
-    def counting_open(file, *args, **kwargs):
-        if isinstance(file, (str, os.PathLike)):
-            counts[os.fspath(file)] += 1
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(soundfile, "SoundFile", CountingSoundFile)
-    monkeypatch.setattr(builtins, "open", counting_open)
-    return counts
-
-
 def test_decoding_a_song_opens_its_file_once(tmp_path, monkeypatch):
     mono = write_tone(tmp_path / "mono.wav", seconds=1.0, sample_rate=16000, frequency=440)
     stereo = write_tone(
         tmp_path / "stereo.wav", seconds=4.0, sample_rate=8000, frequency=220, channels=2
     )
     decode_fn = decode.DecodeSongFn(features=TINY_FEATURES)
-    opens = _count_opens(monkeypatch)
+    opens = count_opens(monkeypatch)
     for path, seconds, rate in ((mono, 1.0, 16000), (stereo, 4.0, 8000)):
         (song,) = decode_fn.process(song_dict(path.stem, path))
         feature = _parse(song).features.feature
