@@ -214,19 +214,21 @@ def _traceback_to_log() -> bool:
         return False
 
 
+def _chain(error: BaseException | None):
+    """`error`, then the errors it was raised from or while handling, each once."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
 def disk_full(error: BaseException) -> bool:
     """Whether `error`, or one it was raised from or while handling, is a full disk: an
     OSError ENOSPC, TensorFlow's or Beam's "No space left on device", SQLite's (ML
     Metadata's) "database or disk is full"."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            return True
-        if any(text in str(error) for text in _DISK_FULL_TEXTS):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
+    return any((isinstance(e, OSError) and e.errno == errno.ENOSPC)
+               or any(text in str(e) for text in _DISK_FULL_TEXTS) for e in _chain(error))
 
 
 _DISK_FULL_TEXTS = ("No space left on device", "database or disk is full")
@@ -237,15 +239,12 @@ _FULL_PATH = re.compile(r"(/[^\s;:'\"]+); No space left on device")
 def full_disk_path(error: BaseException) -> str | None:
     """The file a full disk stopped, where the chain of errors names one: an ENOSPC
     OSError's `filename`, or the path in TensorFlow's or Beam's message; else None."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC and error.filename:
-            return str(error.filename)
-        match = _FULL_PATH.search(str(error))
+    for e in _chain(error):
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC and e.filename:
+            return str(e.filename)
+        match = _FULL_PATH.search(str(e))
         if match:
             return match.group(1)
-        error = error.__cause__ or error.__context__
     return None
 
 
