@@ -217,13 +217,14 @@ def _half_copied_pushes(
             continue
         source = Path(models[0].uri) / SERVING_MODEL_DIR
         started = execution.create_time_since_epoch / 1000
+        expected = _files(source)
         for version in sorted(serving_base.iterdir()):
             if (
                 version.is_dir()
                 and version.name.isdigit()
                 and str(version) not in pushed
                 and version.stat().st_mtime >= started
-                and _files(version) != _files(source)
+                and _files(version) != expected
             ):
                 found.append(version)
     return found
