@@ -216,7 +216,9 @@ def _half_copied_pushes(
         if len(models) != 1:
             continue
         source = Path(models[0].uri) / SERVING_MODEL_DIR
-        started = execution.create_time_since_epoch / 1000
+        # File times come from the kernel's coarse clock, which can trail ML Metadata's
+        # millisecond create time: a folder the Pusher made at once may look older.
+        started = execution.create_time_since_epoch / 1000 - _CLOCK_SLACK_SECONDS
         expected = _files(source)
         for version in sorted(serving_base.iterdir()):
             if (
@@ -228,6 +230,9 @@ def _half_copied_pushes(
             ):
                 found.append(version)
     return found
+
+
+_CLOCK_SLACK_SECONDS = 2.0
 
 
 def _files(folder: Path) -> Dict[str, int]:
