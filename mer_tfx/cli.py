@@ -170,8 +170,7 @@ def exclusive_output(name: str, args: argparse.Namespace) -> contextlib.Abstract
         return contextlib.nullcontext()
     folder = getattr(args, command.output, None) if command.output else None
     folder = Path(folder).expanduser() if folder else default_output()
-    return run_lock.hold(run_lock.folder_lock(folder.absolute(), f"mer-{name}"),
-                         holder=f"mer {name}", what=str(folder.absolute()))
+    return run_lock.hold_folder(folder.absolute(), command=name)
 
 
 def _run(name: str, args: argparse.Namespace, log: Path | None) -> int:

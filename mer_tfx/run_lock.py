@@ -1,4 +1,5 @@
-"""One run at a time per output: `hold(lock_file, holder=..., what=...)`.
+"""One run at a time per output: `hold(lock_file, holder=..., what=...)`, and
+`hold_folder(folder, command=...)` for a command's output folder.
 
 `mer pipeline` holds `<output>/.mer-pipeline.lock` and `mer score` holds
 `.<output name>.lock` beside its output file for as long as they run, so that a second
@@ -18,7 +19,7 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
-from typing import Dict, Iterator, Tuple
+from typing import ContextManager, Dict, Iterator, Tuple
 
 from mer_tfx.errors import OutputBusyError
 
@@ -34,6 +35,12 @@ def file_lock(out: os.PathLike) -> Path:
     """The lock file of a command writing the file `out`: `.<name>.lock` beside it."""
     out = Path(out)
     return out.with_name(f".{out.name}.lock")
+
+
+def hold_folder(folder: os.PathLike, *, command: str) -> ContextManager[None]:
+    """`hold` of the lock of `mer <command>` writing into `folder`:
+    `<folder>/.mer-<command>.lock`, held by "mer <command>", the folder named as given."""
+    return hold(folder_lock(folder, f"mer-{command}"), holder=f"mer {command}", what=str(folder))
 
 
 @contextlib.contextmanager

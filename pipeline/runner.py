@@ -70,8 +70,7 @@ def run_pipeline(config: RunConfig, *, verbose: bool = False) -> PipelineReport:
 def output_lock(layout: Layout):
     """The lock of `mer pipeline` on `layout`'s output folder (the one `mer pipeline`
     takes before it opens its log)."""
-    return run_lock.hold(run_lock.folder_lock(layout.output, "mer-pipeline"),
-                         holder="mer pipeline", what=str(layout.output))
+    return run_lock.hold_folder(layout.output, command="pipeline")
 
 
 def _run_locked(config: RunConfig, *, verbose: bool) -> PipelineReport:
