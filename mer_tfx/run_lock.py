@@ -19,11 +19,11 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
-from typing import ContextManager, Dict, Iterator, Tuple
+from typing import ContextManager, Iterator, Set, Tuple
 
 from mer_tfx.errors import OutputBusyError
 
-_held: Dict[Tuple[int, int], int] = {}  # (device, inode) of a lock file this process holds -> depth
+_held: Set[Tuple[int, int]] = set()  # (device, inode) of each lock file this process holds
 
 
 def folder_lock(folder: os.PathLike, command: str) -> Path:
@@ -60,13 +60,9 @@ def hold(lock_file: os.PathLike, *, holder: str, what: str) -> Iterator[None]:
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     stat = os.fstat(fd)
     key = (stat.st_dev, stat.st_ino)
-    if key in _held:  # this process holds it already
+    if key in _held:  # this process holds it already: the outer block releases it
         os.close(fd)
-        _held[key] += 1
-        try:
-            yield
-        finally:
-            _held[key] -= 1
+        yield
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -80,8 +76,8 @@ def hold(lock_file: os.PathLike, *, holder: str, what: str) -> Iterator[None]:
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        _held[key] = 1
+        _held.add(key)
         yield
     finally:
-        _held.pop(key, None)
+        _held.discard(key)
         os.close(fd)  # releases the lock
