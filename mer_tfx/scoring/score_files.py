@@ -119,7 +119,7 @@ def existing_columns(out: Path) -> Optional[Tuple[str, ...]]:
 def write_scores(out: Path, rows: List[dict], *, timeline: bool) -> None:
     """Writes all rows to `out` through a temporary file renamed into place."""
     names = columns(timeline)
-    tmp = out.with_name(f".{out.name}{TMP_SUFFIX}")
+    tmp = temporary_path(out)
     if output_format(out) == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -163,13 +163,18 @@ def parts_prefix(out: Path) -> str:
     return f".{out.name}{PARTS_INFIX}"
 
 
+def temporary_path(out: Path) -> Path:
+    """The new scores file before its rename into `out`: `.<name>.tmp` beside it."""
+    return out.with_name(f".{out.name}{TMP_SUFFIX}")
+
+
 def leftovers(out: PathLike) -> List[Path]:
     """What killed runs left beside `out`: shard folders and the temporary file."""
     out = Path(out)
     if not out.parent.is_dir():
         return []
     found = sorted(out.parent.glob(glob.escape(parts_prefix(out)) + "*"))
-    tmp = out.with_name(f".{out.name}{TMP_SUFFIX}")
+    tmp = temporary_path(out)
     return found + ([tmp] if tmp.exists() else [])
 
 
