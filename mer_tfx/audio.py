@@ -76,6 +76,13 @@ class AudioInfo(NamedTuple):
     seconds: float
 
 
+def _header_info(header) -> AudioInfo:
+    """The `AudioInfo` of a soundfile header (an open `SoundFile` or `soundfile.info`'s
+    answer, both with samplerate, channels and frames); its rate must be > 0."""
+    rate = int(header.samplerate)
+    return AudioInfo(rate, int(header.channels), float(header.frames) / float(rate))
+
+
 def _check_sample_rate(sample_rate) -> int:
     if (
         isinstance(sample_rate, bool)
@@ -125,11 +132,7 @@ def _soundfile_read(
         warnings.simplefilter("ignore")
         with soundfile.SoundFile(source) as handle:
             rate = int(handle.samplerate)
-            info = (
-                AudioInfo(rate, int(handle.channels), float(handle.frames) / float(rate))
-                if rate > 0
-                else None
-            )
+            info = _header_info(handle) if rate > 0 else None
             frames = -1 if duration is None else int(np.ceil(duration * rate))
             data = handle.read(frames, dtype="float32", always_2d=True)
     return data, rate, info
@@ -395,6 +398,4 @@ def audio_info(path: PathLike) -> AudioInfo:
         raise AudioLoadError(
             str(path), f"invalid header: rate={info.samplerate}, channels={info.channels}"
         )
-    return AudioInfo(
-        int(info.samplerate), int(info.channels), float(info.frames) / float(info.samplerate)
-    )
+    return _header_info(info)
