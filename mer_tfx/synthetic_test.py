@@ -222,6 +222,18 @@ def test_a_write_killed_during_the_swap_keeps_or_restores_a_dataset(tmp_path):
     assert _files(out) == before and not replaced.exists()
 
 
+def test_recovery_returns_what_it_removed_and_not_what_it_put_back(tmp_path):
+    out = tmp_path / "data"
+    staging, replaced = _siblings(out)
+    staging.mkdir()
+    replaced.mkdir()  # the new set never reached `out`: the old one goes back
+    assert write_aside.recover_interrupted_write(out) == [staging]
+    assert out.is_dir() and not replaced.exists() and not staging.exists()
+    replaced.mkdir()  # `out` is the new set: the old one is removed
+    assert write_aside.recover_interrupted_write(out) == [replaced]
+    assert write_aside.recover_interrupted_write(out) == []
+
+
 def test_an_interrupted_write_leaves_the_previous_dataset(tmp_path, monkeypatch):
     out = tmp_path / "synthetic_data"
     make_synthetic_4q(out, **TINY)

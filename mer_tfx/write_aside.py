@@ -15,7 +15,7 @@ import errno
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator, Tuple
+from typing import Iterator, List, Tuple
 
 import soundfile
 
@@ -34,21 +34,25 @@ def siblings(out: Path) -> Tuple[Path, Path]:
     )
 
 
-def recover_interrupted_write(out: Path) -> None:
-    """Removes what a killed `write_aside` left beside `out`.
+def recover_interrupted_write(out: Path) -> List[Path]:
+    """Removes what a killed `write_aside` left beside `out`; returns the folders removed.
 
     A leftover staging folder is incomplete: it is removed. A leftover replaced
     folder is the previous content: it is put back when the new one never reached
-    `out`, and removed when it did.
+    `out` (and is not in the list), and removed when it did.
     """
     staging, replaced = siblings(out)
+    removed = []
     if staging.exists():
         shutil.rmtree(staging)
+        removed.append(staging)
     if replaced.exists():
         if out.exists():
             shutil.rmtree(replaced)
+            removed.append(replaced)
         else:
             os.rename(replaced, out)
+    return removed
 
 
 @contextlib.contextmanager

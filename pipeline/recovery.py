@@ -81,10 +81,9 @@ def clean_killed_runs(layout: Layout) -> Cleanup:
     folders they left (module docstring). Call it only while holding the output
     folder's lock: an execution of a live run is unfinished too."""
     cleanup = Cleanup()
-    staging, replaced = write_aside.siblings(layout.synthetic_data)
-    if staging.exists() or (replaced.exists() and layout.synthetic_data.exists()):
-        cleanup.removed.extend(_relative(p, layout) for p in (staging, replaced) if p.exists())
-    write_aside.recover_interrupted_write(layout.synthetic_data)  # puts a replaced set back
+    # A replaced synthetic set whose successor never landed is put back, not listed.
+    removed = write_aside.recover_interrupted_write(layout.synthetic_data)
+    cleanup.removed.extend(_relative(p, layout) for p in removed)
     if not layout.metadata_path.exists():
         return cleanup
     store = _store(layout.metadata_path)
