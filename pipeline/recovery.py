@@ -41,6 +41,9 @@ _SHOWN = 3  # folders named in the console line
 PUSHER_NODE = "Pusher"
 PUSHED_DESTINATION = "pushed_destination"  # the PushedModel artifact's property (TFX)
 SERVING_MODEL_DIR = "Format-Serving"  # the Trainer's export inside its Model artifact (TFX)
+# File times come from the kernel's coarse clock, which trails ML Metadata's millisecond
+# create time by a few ms: a folder the Pusher made at once may look older than its start.
+_CLOCK_SLACK_SECONDS = 2.0
 
 
 @dataclasses.dataclass
@@ -215,8 +218,6 @@ def _half_copied_pushes(
         if len(models) != 1:
             continue
         source = Path(models[0].uri) / SERVING_MODEL_DIR
-        # File times come from the kernel's coarse clock, which can trail ML Metadata's
-        # millisecond create time: a folder the Pusher made at once may look older.
         started = execution.create_time_since_epoch / 1000 - _CLOCK_SLACK_SECONDS
         expected = _files(source)
         for version in sorted(serving_base.iterdir()):
@@ -229,9 +230,6 @@ def _half_copied_pushes(
             ):
                 found.append(version)
     return found
-
-
-_CLOCK_SLACK_SECONDS = 2.0
 
 
 def _files(folder: Path) -> Dict[str, int]:
