@@ -87,6 +87,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "sooner, see docs/experiment.md)")
     parser.add_argument("--no-resume", action="store_true",
                         help="start over instead of reusing finished rows in OUTPUT/results.csv")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: write report.md and the plots from the rows an "
+                             "earlier, perhaps interrupted, run left in OUTPUT (marked partial "
+                             "while jobs are missing)")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--verbose", action="store_true",
@@ -116,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         mixed_precision=args.mixed_precision, cache_dir=args.cache_dir,
         resume=not args.no_resume, plots=not args.no_plots, progress=not args.no_progress,
         workers=args.jobs, label_fractions=args.label_fractions, group_by=args.group_by,
+        report_only=args.report_only,
         unlabeled_data=check_unlabeled_data(args.unlabeled_data, data_root=Path(args.data)))
     out = console.out()  # the summary; the libraries' output is in the log
     print(f"\nresults:   {result.results_csv}", file=out)
@@ -130,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name}: {reason}", file=out)
         if len(result.skipped) > 20:
             print(f"  ... and {len(result.skipped) - 20} more (see config.json)", file=out)
+    if result.unfinished:
+        print(f"partial:   {result.unfinished} fold job(s) of this protocol have no results "
+              "yet; the same command without --report-only trains them", file=out)
     print("\nAccuracy and F1, mean ± std over folds x rounds (%):\n", file=out)
     print(report.performance_table(result.rows), file=out)
     if args.run_folds is not None and args.run_folds < args.folds:

@@ -90,6 +90,38 @@ def test_rerun_resumes_from_results(tiny_run, capsys):
 
 
 @pytest.mark.e2e
+def test_report_only_reports_the_finished_rows_and_trains_nothing(tiny_run, tmp_path, capsys):
+    data, out, _ = tiny_run
+    copy = tmp_path / "out"
+    for name in ("results.csv", "predictions.csv", "histories.json", "config.json"):
+        (copy / name).parent.mkdir(exist_ok=True)
+        (copy / name).write_bytes((out / name).read_bytes())
+    # The same protocol with one more variant: its 2 folds have no results.
+    code = cli.main(["experiment", str(data), "--out", str(copy), "--variants", "mask-mean",
+                     "no-mask", "logreg", "--cache-dir", str(out / "cache"), "--report-only",
+                     *ARGS])
+    assert code == 0
+    assert (copy / "results.csv").read_text() == (out / "results.csv").read_text()
+    text = (copy / "report.md").read_text()
+    assert "**partial**: 4 of 6 fold jobs finished" in text
+    assert "| masking |" in text and (copy / "fold_scores.png").is_file()
+    assert "partial:   2 fold job(s)" in capsys.readouterr().out
+    # Every job finished: the report is not marked partial.
+    result = protocol.run_experiment(data, out_dir=copy, durations=[5], folds=2, rounds=1,
+                                     variants=("mask-mean", "no-mask"), max_ae_epochs=1,
+                                     max_head_epochs=2, cache_dir=out / "cache",
+                                     report_only=True, plots=False, progress=False)
+    assert result.unfinished == 0 and "partial" not in result.report_md.read_text()
+    assert len(result.rows) == 8
+
+
+def test_report_only_needs_an_earlier_run(tmp_path):
+    with pytest.raises(protocol.ParameterError, match="report_only needs the results.csv"):
+        protocol.run_experiment(tmp_path, out_dir=tmp_path / "out", report_only=True)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.e2e
 def test_baseline_variant_reuses_the_feature_cache(tiny_run, tmp_path):
     data, out, _ = tiny_run
     result = protocol.run_experiment(

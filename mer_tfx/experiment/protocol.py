@@ -79,6 +79,8 @@ class ExperimentResult:
             files (the folder also holds splits.json: the song ids of every split).
         plots: PNG files.
         skipped: (path, reason) of unreadable audio files.
+        unfinished: fold jobs of the protocol with no results yet (only a
+            `report_only` call leaves any).
     """
 
     out_dir: Path
@@ -90,6 +92,7 @@ class ExperimentResult:
     plots: List[Path]
     skipped: List[Tuple[str, str]]
     predictions_csv: Optional[Path] = None
+    unfinished: int = 0
 
 
 def _check_arguments(*, targets, variants, heads, counts) -> None:
@@ -259,12 +262,8 @@ def _unlabeled_caches(folder, *, presets, cache_dir: Path):
     return paths, record
 
 
-def _run_jobs(all_jobs, *, rows, histories, predictions, data: _Songs, heads, targets,
-              runner_kwargs, workers, progress, results_csv, histories_json, predictions_csv,
-              rounds, folds) -> None:
-    """Runs the jobs `rows` has no results for, appending to `rows`, `histories` and
-    `predictions` and writing them after every fold (so an interrupted run resumes where
-    it stopped)."""
+def _pending_jobs(all_jobs, *, rows, heads, targets) -> list:
+    """The jobs (preset, variant, split) that `rows` lack a result row for."""
     done = {(r["preset"], r["variant"], r["head"], r["target"], r["round"], r["fold"])
             for r in rows}
 
@@ -275,7 +274,15 @@ def _run_jobs(all_jobs, *, rows, histories, predictions, data: _Songs, heads, ta
                    for h in ((SINGLE_HEAD[base],) if base in SINGLE_HEAD else heads)
                    for t in targets)
 
-    pending = [job for job in all_jobs if not finished(job)]
+    return [job for job in all_jobs if not finished(job)]
+
+
+def _run_jobs(all_jobs, pending, *, rows, histories, predictions, data: _Songs,
+              runner_kwargs, workers, progress, results_csv, histories_json, predictions_csv,
+              rounds, folds) -> None:
+    """Runs the `pending` jobs of `all_jobs`, appending to `rows`, `histories` and
+    `predictions` and writing them after every fold (so an interrupted run resumes where
+    it stopped)."""
     outer = None
     if progress:
         from tqdm.auto import tqdm
@@ -312,8 +319,10 @@ def _run_jobs(all_jobs, *, rows, histories, predictions, data: _Songs, heads, ta
 
 
 def _write_report(rows, histories, *, predictions, data: _Songs, config: dict, out_dir: Path,
-                  plots: bool, started: float) -> Tuple[Path, List[Path]]:
-    """The PNG plots (when asked) and report.md; returns (report path, plot paths)."""
+                  plots: bool, started: float, unfinished: int = 0,
+                  jobs: int = 0) -> Tuple[Path, List[Path]]:
+    """The PNG plots (when asked) and report.md; returns (report path, plot paths).
+    `unfinished` of the run's `jobs` fold jobs have no results yet (a partial report)."""
     args = config["arguments"]
     plot_paths: List[Path] = []
     if plots:
@@ -337,6 +346,9 @@ def _write_report(rows, histories, *, predictions, data: _Songs, config: dict, o
         f"{sum_fold_seconds(rows) / 3600:.2f} h; this invocation (features included): "
         f"{time.perf_counter() - started:.0f} s",
     ]
+    if unfinished:
+        notes.insert(0, f"**partial**: {jobs - unfinished} of {jobs} fold jobs finished; the "
+                        "same command without --report-only trains the rest")
     report_md = report_lib.write_report(
         rows, out_dir / "report.md", title=f"He & Ferguson protocol on {data.index.layout}",
         notes=notes, plots=[p.name for p in plot_paths], predictions=predictions)
@@ -371,6 +383,7 @@ def run_experiment(
     label_fractions: Sequence[float] = (1.0,),
     unlabeled_data=None,
     group_by: Optional[str] = None,
+    report_only: bool = False,
 ) -> ExperimentResult:
     """Runs the paper's cross-validation protocol and writes its tables and plots.
 
@@ -422,6 +435,9 @@ def run_experiment(
         group_by: "artist" keeps each artist's songs in one fold
             (`StratifiedGroupKFold`; `folds.make_folds`), or None (default) to split
             songs alone. Needs the dataset to name artists.
+        report_only: train nothing; write report.md and the plots from the rows an
+            earlier (perhaps interrupted) run left in `out_dir`, marked partial when some
+            of this protocol's jobs have no results yet.
 
     Returns:
         An `ExperimentResult` with the rows and the paths written.
@@ -438,6 +454,9 @@ def run_experiment(
                      counts={"max_ae_epochs": max_ae_epochs, "max_head_epochs": max_head_epochs,
                              "run_folds": run_folds, "workers": workers})
     out_dir = Path(out_dir)
+    if report_only and not (resume and (out_dir / "results.csv").is_file()):
+        raise ParameterError(f"report_only needs the results.csv of an earlier run in {out_dir} "
+                             "(and resume). Run the experiment into that folder first.")
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
     started = time.perf_counter()
@@ -484,15 +503,20 @@ def run_experiment(
         mixed_precision=mixed_precision, unlabeled_paths=unlabeled_paths)
     all_jobs = [(p, v, s) for p in data.presets for v in variants for s in splits
                 if run_folds is None or s.fold < run_folds]
-    _run_jobs(all_jobs, rows=rows, histories=histories, predictions=predictions, data=data,
-              heads=heads, targets=targets, runner_kwargs=runner_kwargs, workers=workers,
-              progress=progress, results_csv=results_csv, histories_json=histories_json,
-              predictions_csv=predictions_csv, rounds=rounds, folds=folds)
+    pending = _pending_jobs(all_jobs, rows=rows, heads=heads, targets=targets)
+    if not report_only:
+        _run_jobs(all_jobs, pending, rows=rows, histories=histories, predictions=predictions,
+                  data=data, runner_kwargs=runner_kwargs, workers=workers, progress=progress,
+                  results_csv=results_csv, histories_json=histories_json,
+                  predictions_csv=predictions_csv, rounds=rounds, folds=folds)
+        pending = []
 
     report_md, plot_paths = _write_report(rows, histories, predictions=predictions, data=data,
                                           config=config, out_dir=out_dir, plots=plots,
-                                          started=started)
+                                          started=started, unfinished=len(pending),
+                                          jobs=len(all_jobs))
     return ExperimentResult(out_dir=out_dir, rows=rows, results_csv=results_csv,
                             report_md=report_md, config_json=config_json,
                             histories_json=histories_json, plots=plot_paths,
-                            skipped=data.skipped, predictions_csv=predictions_csv)
+                            skipped=data.skipped, predictions_csv=predictions_csv,
+                            unfinished=len(pending))
