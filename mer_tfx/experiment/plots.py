@@ -276,6 +276,11 @@ def plot_data_curve(rows: Sequence[Mapping], path: Path) -> Optional[Path]:
             ax.errorbar([fit.at], [100 * fit.prediction], yerr=error, marker="*", ms=10,
                         capsize=4, color=colour)
         ax.set_xscale("log")
+        # The measured n and the predicted one as plain numbers, not powers of ten.
+        ticks = sorted({n for (s, t, _), pts in points.items() if (s, t) == (seconds, target)
+                        for n, _ in pts} | {int(curve.PAPER_TRAIN_SONGS)})
+        ax.set_xticks(ticks, [str(n) for n in ticks])
+        ax.minorticks_off()
         ax.set_title(f"{target}, {seconds:g} s segments (dashed: a + b·ln n; "
                      f"star: n = {curve.PAPER_TRAIN_SONGS})", fontsize=8)
         ax.set_xlabel("labelled training songs n", fontsize=8)
