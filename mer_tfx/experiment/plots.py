@@ -262,10 +262,12 @@ def plot_data_curve(rows: Sequence[Mapping], path: Path) -> Optional[Path]:
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), squeeze=False)
     for ax, (seconds, target) in zip(axes[0], panels, strict=True):
         models = [m for s, t, m in sorted(points) if (s, t) == (seconds, target)]
+        ticks = {int(curve.PAPER_TRAIN_SONGS)}  # the measured n and the predicted one
         for c, model in enumerate(models):
             colour = _COLOURS[c % len(_COLOURS)]
             pts = points[(seconds, target, model)]
             ns = sorted({n for n, _ in pts})
+            ticks.update(ns)
             means = [100 * np.mean([a for m, a in pts if m == n]) for n in ns]
             ax.plot(ns, means, marker="o", color=colour, label=model)
             fit = fits[(seconds, target, model)]
@@ -276,10 +278,8 @@ def plot_data_curve(rows: Sequence[Mapping], path: Path) -> Optional[Path]:
             ax.errorbar([fit.at], [100 * fit.prediction], yerr=error, marker="*", ms=10,
                         capsize=4, color=colour)
         ax.set_xscale("log")
-        # The measured n and the predicted one as plain numbers, not powers of ten.
-        ticks = sorted({n for (s, t, _), pts in points.items() if (s, t) == (seconds, target)
-                        for n, _ in pts} | {int(curve.PAPER_TRAIN_SONGS)})
-        ax.set_xticks(ticks, [str(n) for n in ticks])
+        # As plain numbers, not powers of ten.
+        ax.set_xticks(sorted(ticks), [str(n) for n in sorted(ticks)])
         ax.minorticks_off()
         ax.set_title(f"{target}, {seconds:g} s segments (dashed: a + b·ln n; "
                      f"star: n = {curve.PAPER_TRAIN_SONGS})", fontsize=8)
